@@ -1,0 +1,223 @@
+// Package collector runs reliabilityd's synthetic probes on their schedule
+// and turns their results into metrics and history. One file per probe
+// type; every type implements Prober.
+package collector
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/reliabilityd/reliabilityd/config"
+)
+
+// ProbeID identifies a probe across reloads and restarts: the scheduler
+// derives its phase from it, and metrics carry it as labels.
+type ProbeID struct {
+	Service string
+	Probe   string
+}
+
+func (id ProbeID) String() string { return id.Service + "/" + id.Probe }
+
+// Prober runs one probe. It is built once per configuration (regexps
+// compiled, transports created) and then run many times.
+type Prober interface {
+	// Probe runs the probe once. It must return when ctx is done, whatever
+	// the target does; ctx carries the probe's timeout. Probe is called
+	// from one goroutine at a time for a given Prober (the scheduler never
+	// overlaps a probe with itself) but different Probers run concurrently.
+	Probe(ctx context.Context) Result
+}
+
+// Closer is implemented by probers that hold resources (idle keep-alive
+// connections) to release when the probe is removed or replaced.
+type Closer interface {
+	Close()
+}
+
+// ProberDeps are what probers may use besides their configuration.
+type ProberDeps struct {
+	Logger *slog.Logger
+	// Dialer, when set, replaces the default net.Dialer (tests).
+	Dialer *net.Dialer
+}
+
+// NewProberFunc builds a Prober from a probe's configuration.
+type NewProberFunc func(cfg config.ProbeConfig, deps ProberDeps) (Prober, error)
+
+// ProberTypes returns the constructors by protocol section name, as
+// returned by config.ProbeConfig.Type. A fresh map on every call: callers
+// may not change what others see.
+func ProberTypes() map[string]NewProberFunc {
+	return map[string]NewProberFunc{
+		"http": NewHTTPProber,
+		"tcp":  NewTCPProber,
+	}
+}
+
+// NewProber builds the Prober for cfg with the constructor of its type.
+func NewProber(cfg config.ProbeConfig, deps ProberDeps) (Prober, error) {
+	newProber, ok := ProberTypes()[cfg.Type()]
+	if !ok {
+		return nil, fmt.Errorf("probe %q: unknown probe type %q", cfg.Name, cfg.Type())
+	}
+	return newProber(cfg, deps)
+}
+
+// Result is what one probe run observed. It is plain data, owned by the
+// receiver once returned.
+type Result struct {
+	Start    time.Time
+	Duration time.Duration
+	Success  bool
+	// Reason is why the run failed: one of the Reason constants, empty on
+	// success. Its set is fixed, so it is safe as a label value.
+	Reason Reason
+	// Err details the failure for logs and the landing page. It never
+	// holds secrets. Nil on success.
+	Err error
+	// Phases holds the duration of each phase the run went through.
+	Phases Phases
+	// StatusCode is the final HTTP status code (HTTP probes; 0 otherwise).
+	StatusCode int
+	// TLS describes the TLS connection, nil when none was made.
+	TLS *TLSState
+}
+
+// TLSState is what a probe learnt of the TLS connection it made.
+type TLSState struct {
+	Version     string
+	CipherSuite string
+	// LeafExpiry is the NotAfter of the server's certificate.
+	LeafExpiry time.Time
+	// EarliestExpiry is the earliest NotAfter in the verified chain (or in
+	// the presented chain when verification is skipped).
+	EarliestExpiry time.Time
+}
+
+// NewTLSState extracts what reliabilityd reports of a TLS connection.
+func NewTLSState(cs *tls.ConnectionState) *TLSState {
+	state := &TLSState{
+		Version:     tls.VersionName(cs.Version),
+		CipherSuite: tls.CipherSuiteName(cs.CipherSuite),
+	}
+	if len(cs.PeerCertificates) > 0 {
+		state.LeafExpiry = cs.PeerCertificates[0].NotAfter
+	}
+	chain := cs.PeerCertificates
+	if len(cs.VerifiedChains) > 0 {
+		chain = cs.VerifiedChains[0]
+	}
+	for _, cert := range chain {
+		if state.EarliestExpiry.IsZero() || cert.NotAfter.Before(state.EarliestExpiry) {
+			state.EarliestExpiry = cert.NotAfter
+		}
+	}
+	return state
+}
+
+// Reason is the bounded cause of a failed probe run, exported as the
+// `reason` label of probe_failures_total.
+type Reason string
+
+// The reasons a probe run can fail for. Every prober uses only these.
+const (
+	ReasonDNS          Reason = "dns"            // the name did not resolve
+	ReasonConnect      Reason = "connect"        // refused, unreachable, reset while connecting
+	ReasonTLS          Reason = "tls"            // handshake or certificate verification failed
+	ReasonTimeout      Reason = "timeout"        // the probe's timeout ran out
+	ReasonStatus       Reason = "status"         // an HTTP status code not listed as valid
+	ReasonAssertion    Reason = "assertion"      // a body, header or expect regexp check failed
+	ReasonBodyTooLarge Reason = "body_too_large" // the body exceeded body_size_limit
+	ReasonRedirect     Reason = "redirect"       // too many redirects, or a redirect not followed where one is required
+	ReasonProtocol     Reason = "protocol"       // malformed response, connection closed or reset mid-exchange
+	ReasonSecret       Reason = "secret"         // a credentials file could not be read
+	ReasonInternal     Reason = "internal"       // a bug or an unexpected local error
+)
+
+// Reasons returns every Reason, in a stable order.
+func Reasons() []Reason {
+	return []Reason{
+		ReasonDNS, ReasonConnect, ReasonTLS, ReasonTimeout, ReasonStatus, ReasonAssertion,
+		ReasonBodyTooLarge, ReasonRedirect, ReasonProtocol, ReasonSecret, ReasonInternal,
+	}
+}
+
+// Phase is a step of a probe run with its own duration.
+type Phase uint8
+
+// The phases, in the order a run goes through them.
+const (
+	PhaseResolve    Phase = iota // name resolution
+	PhaseConnect                 // TCP connect
+	PhaseTLS                     // TLS handshake
+	PhaseProcessing              // request written until the first response byte
+	PhaseTransfer                // first response byte until the body is read
+	numPhases
+)
+
+var phaseNames = [numPhases]string{"resolve", "connect", "tls", "processing", "transfer"}
+
+func (p Phase) String() string {
+	if p < numPhases {
+		return phaseNames[p]
+	}
+	return fmt.Sprintf("phase(%d)", p)
+}
+
+// AllPhases returns every Phase in order.
+func AllPhases() []Phase {
+	return []Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer}
+}
+
+// Phases records the duration of the phases a run went through. The zero
+// value records none. Fixed size, so a Result allocates nothing for it.
+type Phases struct {
+	durations [numPhases]time.Duration
+	set       uint8
+}
+
+// Add adds d to phase p (redirects go through the phases several times).
+func (p *Phases) Add(phase Phase, d time.Duration) {
+	p.durations[phase] += d
+	p.set |= 1 << phase
+}
+
+// Get returns the duration of phase p and whether the run went through it.
+func (p Phases) Get(phase Phase) (time.Duration, bool) {
+	return p.durations[phase], p.set&(1<<phase) != 0
+}
+
+// ClassifyError maps a network error to the Reason it stands for. ctxErr
+// is the probe context's Err(), so a deadline shows as a timeout whatever
+// layer noticed it.
+func ClassifyError(err error, ctxErr error) Reason {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	var alertErr tls.AlertError
+	var opErr *net.OpError
+	switch {
+	case errors.Is(ctxErr, context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return ReasonTimeout
+	case errors.As(err, &dnsErr):
+		return ReasonDNS
+	case errors.As(err, &certErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
+		return ReasonTLS
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return ReasonConnect
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return ReasonConnect
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return ReasonProtocol
+	}
+	return ReasonInternal
+}
