@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/reliabilityd/reliabilityd/collector"
+	"github.com/reliabilityd/reliabilityd/config"
+	"github.com/reliabilityd/reliabilityd/slo"
+)
+
+// historyStateSection names the probe history's section in the state file.
+const historyStateSection = "probe_history"
+
+// daemon holds the long-lived parts of a running reliabilityd and applies
+// configurations to them. Configuration is swapped whole: readers load
+// current and never see a half-applied one.
+type daemon struct {
+	flags    *flagConfig
+	logger   *slog.Logger
+	registry *prometheus.Registry
+
+	store        *slo.Store
+	flusher      *slo.Flusher
+	scheduler    *collector.Scheduler
+	probeMetrics *collector.ProbeMetrics
+	history      *collector.History
+	failureLog   *failureLogger
+
+	listeners []net.Listener
+	selfURL   string
+
+	current atomic.Pointer[config.Config]
+	ready   atomic.Bool
+	// reloadMu serialises reloads from SIGHUP, /-/reload and the poller.
+	reloadMu       sync.Mutex
+	reloadRequests chan chan error
+	lastChecksum   [sha256.Size]byte
+
+	reloadSuccess          prometheus.Gauge
+	reloadSuccessTimestamp prometheus.Gauge
+	reloadsTotal           *prometheus.CounterVec
+}
+
+func newDaemon(flags *flagConfig, logger *slog.Logger, registry *prometheus.Registry, store *slo.Store) (*daemon, error) {
+	d := &daemon{
+		flags:          flags,
+		logger:         logger,
+		registry:       registry,
+		store:          store,
+		flusher:        slo.NewFlusher(store, flags.flushInterval, logger, registry),
+		probeMetrics:   collector.NewProbeMetrics(),
+		history:        collector.NewHistory(config.DefaultHistoryConfig.Successes, config.DefaultHistoryConfig.Failures),
+		failureLog:     newFailureLogger(logger),
+		reloadRequests: make(chan chan error),
+	}
+	factory := promauto.With(registry)
+	d.reloadSuccess = factory.NewGauge(prometheus.GaugeOpts{
+		Name: "reliabilityd_config_last_reload_successful",
+		Help: "Whether the last configuration load or reload succeeded (1) or failed (0).",
+	})
+	d.reloadSuccessTimestamp = factory.NewGauge(prometheus.GaugeOpts{
+		Name: "reliabilityd_config_last_reload_success_timestamp_seconds",
+		Help: "When the configuration was last loaded successfully.",
+	})
+	d.reloadsTotal = factory.NewCounterVec(prometheus.CounterOpts{
+		Name: "reliabilityd_config_reloads_total",
+		Help: "Configuration loads and reloads by result (success, failure).",
+	}, []string{"result"})
+	d.reloadsTotal.WithLabelValues("success")
+	d.reloadsTotal.WithLabelValues("failure")
+	registry.MustRegister(d.probeMetrics, newServiceInfoCollector(&d.current))
+
+	d.scheduler = collector.NewScheduler(collector.SchedulerOptions{
+		Clock:           collector.RealClock(),
+		Recorder:        collector.Recorders{d.probeMetrics, d.history, d.failureLog},
+		Logger:          logger,
+		Registerer:      registry,
+		MaxConcurrent:   config.DefaultGlobalConfig.MaxConcurrentProbes,
+		Slot:            flags.schedulerSlot,
+		ShutdownTimeout: flags.shutdownTimeout,
+	})
+
+	if flags.web.WebSystemdSocket == nil || !*flags.web.WebSystemdSocket {
+		listeners, err := openListeners(*flags.web.WebListenAddresses)
+		if err != nil {
+			return nil, err
+		}
+		d.listeners = listeners
+	}
+	d.selfURL = selfURL(d.listeners)
+	return d, nil
+}
+
+// selfURL is the URL the built-in configuration probes: the first
+// listener, with a wildcard host replaced by loopback.
+func selfURL(listeners []net.Listener) string {
+	if len(listeners) == 0 {
+		return "http://127.0.0.1" + defaultListenAddress
+	}
+	addr, ok := listeners[0].Addr().(*net.TCPAddr)
+	if !ok {
+		return "http://" + listeners[0].Addr().String()
+	}
+	host := addr.IP
+	if host == nil || host.IsUnspecified() {
+		// A wildcard listener ("", 0.0.0.0, or [::], which Go makes
+		// dual-stack) answers on IPv4 loopback.
+		host = net.IPv4(127, 0, 0, 1)
+	}
+	return (&url.URL{Scheme: "http", Host: net.JoinHostPort(host.String(), fmt.Sprint(addr.Port))}).String()
+}
+
+// start restores the durable state and applies the first configuration.
+// A bad first configuration is fatal: there is no good one to keep.
+func (d *daemon) start() error {
+	sections, err := d.store.Load()
+	if err != nil {
+		return fmt.Errorf("loading state: %w", err)
+	}
+	d.flusher.Seed(sections)
+	if data, ok := sections[historyStateSection]; ok {
+		if err := d.history.UnmarshalState(data); err != nil {
+			// The section is still carried over by the flusher until the
+			// history overwrites it; say so rather than drop it silently.
+			d.logger.Warn("Ignoring unreadable probe history in the state file", "err", err)
+		}
+	}
+	d.flusher.SetSources(map[string]slo.Snapshotter{historyStateSection: d.history})
+	return d.reload()
+}
+
+// reload loads the configuration and applies it. Nothing is changed unless
+// every part of the new configuration could be built.
+func (d *daemon) reload() (err error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	defer func() {
+		if err != nil {
+			d.reloadSuccess.Set(0)
+			d.reloadsTotal.WithLabelValues("failure").Inc()
+			return
+		}
+		d.reloadSuccess.Set(1)
+		d.reloadSuccessTimestamp.SetToCurrentTime()
+		d.reloadsTotal.WithLabelValues("success").Inc()
+	}()
+
+	cfg, checksum, err := d.loadConfig()
+	if err != nil {
+		return err
+	}
+	probes, err := buildProbes(cfg, collector.ProberDeps{Logger: d.logger})
+	if err != nil {
+		return err
+	}
+	d.apply(cfg, probes)
+	d.lastChecksum = checksum
+	d.logger.Info("Configuration applied", "file", cfg.Filename, "services", len(cfg.Services), "probes", len(probes))
+	return nil
+}
+
+// loadConfig reads --config.file, or builds the built-in configuration.
+func (d *daemon) loadConfig() (*config.Config, [sha256.Size]byte, error) {
+	if d.flags.configFile == "" {
+		return config.Default(d.selfURL), [sha256.Size]byte{}, nil
+	}
+	data, err := os.ReadFile(d.flags.configFile)
+	if err != nil {
+		return nil, [sha256.Size]byte{}, fmt.Errorf("reading configuration: %w", err)
+	}
+	cfg, err := config.Parse(data, d.flags.configFile)
+	return cfg, sha256.Sum256(data), err
+}
+
+// builtProbe is a probe built from the configuration, ready to schedule.
+type builtProbe struct {
+	scheduled collector.ScheduledProbe
+	info      collector.ProbeInfo
+}
+
+// buildProbes builds a prober for every probe of cfg. On any error it
+// closes what it built and reports every probe that failed.
+func buildProbes(cfg *config.Config, deps collector.ProberDeps) ([]builtProbe, error) {
+	var built []builtProbe
+	var errs []error
+	for _, svc := range cfg.Services {
+		for i := range svc.Probes {
+			probeCfg := &svc.Probes[i]
+			prober, err := collector.NewProber(*probeCfg, deps)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: service %q, probe %q: %w", cfgName(cfg), svc.Name, probeCfg.Name, err))
+				continue
+			}
+			info := collector.ProbeInfoFromConfig(svc.Name, probeCfg)
+			built = append(built, builtProbe{info: info, scheduled: collector.ScheduledProbe{
+				ID:         info.ID,
+				Interval:   probeCfg.Interval.Duration(),
+				Timeout:    probeCfg.Timeout.Duration(),
+				ConfigHash: probeCfg.Hash(),
+				Prober:     prober,
+			}})
+		}
+	}
+	if len(errs) > 0 {
+		for _, b := range built {
+			if closer, ok := b.scheduled.Prober.(collector.Closer); ok {
+				closer.Close()
+			}
+		}
+		return nil, errors.Join(errs...)
+	}
+	return built, nil
+}
+
+func cfgName(cfg *config.Config) string {
+	if cfg.Filename == "" {
+		return "built-in configuration"
+	}
+	return cfg.Filename
+}
+
+// apply swaps the running configuration for cfg. Probes whose
+// configuration did not change keep their phase, counters and history.
+func (d *daemon) apply(cfg *config.Config, probes []builtProbe) {
+	scheduled := make([]collector.ScheduledProbe, len(probes))
+	infos := make([]collector.ProbeInfo, len(probes))
+	kept := make(map[collector.ProbeID]bool, len(probes))
+	for i, p := range probes {
+		scheduled[i] = p.scheduled
+		infos[i] = p.info
+		kept[p.info.ID] = true
+	}
+	// Metrics first: a run of a new probe must find its state.
+	d.probeMetrics.SetProbes(infos)
+	d.history.Resize(cfg.Global.History.Successes, cfg.Global.History.Failures)
+	d.history.Forget(func(id collector.ProbeID) bool { return kept[id] })
+	d.failureLog.forget(kept)
+	d.scheduler.Apply(scheduled, cfg.Global.MaxConcurrentProbes)
+	d.current.Store(cfg)
+}
+
+// reloadLoop is the reloader actor: SIGHUP, POST /-/reload and the
+// optional checksum poll all end in reload.
+func (d *daemon) reloadLoop(ctx context.Context) error {
+	hup, stop := sighup()
+	defer stop()
+	var poll <-chan time.Time
+	if d.flags.configReloadInterval > 0 && d.flags.configFile != "" {
+		ticker := time.NewTicker(d.flags.configReloadInterval)
+		defer ticker.Stop()
+		poll = ticker.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			d.logReload("SIGHUP", d.reload())
+		case reply := <-d.reloadRequests:
+			err := d.reload()
+			d.logReload("/-/reload", err)
+			reply <- err
+		case <-poll:
+			if d.configChanged() {
+				d.logReload("checksum change", d.reload())
+			}
+		}
+	}
+}
+
+func (d *daemon) logReload(trigger string, err error) {
+	if err != nil {
+		d.logger.Error("Configuration reload failed; the previous configuration stays in force", "trigger", trigger, "err", err)
+		return
+	}
+	d.logger.Info("Configuration reloaded", "trigger", trigger)
+}
+
+// configChanged tells whether the configuration file differs from the one
+// last applied.
+func (d *daemon) configChanged() bool {
+	data, err := os.ReadFile(d.flags.configFile)
+	if err != nil {
+		return true // let reload report the error
+	}
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	return sha256.Sum256(data) != d.lastChecksum
+}
+
+// requestReload asks the reloader for a reload and waits for its result.
+func (d *daemon) requestReload(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case d.reloadRequests <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

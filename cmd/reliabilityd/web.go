@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"html/template"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+
+	"github.com/reliabilityd/reliabilityd/collector"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// handler returns every HTTP endpoint of the daemon on its own mux (never
+// http.DefaultServeMux, so nothing is mounted by a blank import).
+func (d *daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	pages := template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFiles, "templates/*.html"))
+
+	metricsHandler := promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{
+		ErrorLog:            promhttpLogger{d},
+		MaxRequestsInFlight: d.flags.maxRequests,
+		EnableOpenMetrics:   true,
+		Registry:            d.registry,
+	})
+	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(d.registry, metricsHandler))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("Healthy.\n"))
+	})
+	mux.HandleFunc("GET /-/ready", d.handleReady)
+	mux.HandleFunc("/-/reload", d.handleReload)
+	mux.HandleFunc("GET /config", d.handleConfig)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { d.handleLanding(w, pages) })
+	if d.flags.enablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+func (d *daemon) handleReady(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !d.ready.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("Not ready.\n"))
+		return
+	}
+	w.Write([]byte("Ready.\n"))
+}
+
+// handleReload implements POST /-/reload: it answers once the reload is
+// done, with the error when it failed.
+func (d *daemon) handleReload(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		w.Header().Set("Allow", "POST, PUT")
+		http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	if err := d.requestReload(ctx); err != nil {
+		http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("Configuration reloaded.\n"))
+}
+
+// handleConfig shows the configuration in force, defaults applied. It
+// holds no secrets: credentials are only ever file paths.
+func (d *daemon) handleConfig(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	cfg := d.current.Load()
+	if cfg == nil {
+		http.Error(w, "no configuration loaded yet", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte(cfg.String()))
+}
+
+// serviceView is one service on the landing page.
+type serviceView struct {
+	Name, Owner, Priority string
+	Probes                []collector.ProbeStatus
+	Failing               int
+	NotRun                int
+}
+
+// landingView is everything the landing page shows.
+type landingView struct {
+	Version    string
+	ConfigFile string
+	Now        time.Time
+	Services   []serviceView
+	Failures   []collector.HistoryEntry
+	Recent     []collector.HistoryEntry
+}
+
+func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template) {
+	view := landingView{Version: version.Version, ConfigFile: d.flags.configFile, Now: time.Now()}
+	if view.ConfigFile == "" {
+		view.ConfigFile = "built-in (probes the daemon itself)"
+	}
+	byService := map[string][]collector.ProbeStatus{}
+	for _, status := range d.probeMetrics.Status() {
+		byService[status.ID.Service] = append(byService[status.ID.Service], status)
+	}
+	if cfg := d.current.Load(); cfg != nil {
+		for _, svc := range cfg.Services {
+			sv := serviceView{Name: svc.Name, Owner: svc.Owner, Priority: svc.Priority, Probes: byService[svc.Name]}
+			for _, p := range sv.Probes {
+				switch {
+				case p.Last.Start.IsZero():
+					sv.NotRun++
+				case !p.Last.Success:
+					sv.Failing++
+				}
+			}
+			view.Services = append(view.Services, sv)
+		}
+	}
+	view.Failures = d.history.Failures()
+	view.Recent = d.history.List()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := pages.ExecuteTemplate(w, "index.html", view); err != nil {
+		d.logger.Error("Rendering the landing page", "err", err)
+	}
+}
+
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"ago": func(now, t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return now.Sub(t).Truncate(time.Second).String() + " ago"
+		},
+		"ms": func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() },
+		"ts": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+	}
+}
+
+// promhttpLogger sends promhttp's errors to the daemon's logger.
+type promhttpLogger struct{ d *daemon }
+
+func (l promhttpLogger) Println(v ...any) { l.d.logger.Error("Serving /metrics", "err", v) }

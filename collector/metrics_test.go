@@ -1,0 +1,205 @@
+package collector
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// metricsFixture records a known sequence of results: an HTTP probe with
+// two successes (one over TLS) and three failures, a TCP probe that never
+// failed, and a probe that has not run.
+func metricsFixture() *ProbeMetrics {
+	m := NewProbeMetrics()
+	m.SetProbes([]ProbeInfo{
+		{ID: ProbeID{"shop", "home"}, Type: "http", Target: "https://shop.example/"},
+		{ID: ProbeID{"shop", "db"}, Type: "tcp", Target: "db:5432"},
+		{ID: ProbeID{"mail", "smtp"}, Type: "tcp", Target: "mail:25"},
+	})
+	start := time.Unix(1_800_000_000, 0)
+	expiry := time.Unix(1_900_000_000, 0)
+	var phases Phases
+	phases.Add(PhaseResolve, 1*time.Millisecond)
+	phases.Add(PhaseConnect, 2*time.Millisecond)
+	phases.Add(PhaseTLS, 3*time.Millisecond)
+	phases.Add(PhaseProcessing, 4*time.Millisecond)
+	phases.Add(PhaseTransfer, 5*time.Millisecond)
+	home := ProbeID{"shop", "home"}
+	m.Record(home, Result{Start: start, Duration: 15 * time.Millisecond, Success: true, StatusCode: 200, Phases: phases,
+		TLS: &TLSState{Version: "TLS 1.3", EarliestExpiry: expiry, LeafExpiry: expiry.Add(time.Hour)}})
+	m.Record(home, Result{Start: start.Add(time.Second), Duration: 3 * time.Second, Success: true, StatusCode: 200})
+	m.Record(home, Result{Start: start.Add(2 * time.Second), Duration: time.Second, Reason: ReasonTimeout, Err: errors.New("deadline")})
+	m.Record(home, Result{Start: start.Add(3 * time.Second), Duration: time.Millisecond, Reason: ReasonStatus, StatusCode: 503})
+	m.Record(home, Result{Start: start.Add(4 * time.Second), Duration: 2 * time.Millisecond, Reason: ReasonStatus, StatusCode: 500})
+	var tcpPhases Phases
+	tcpPhases.Add(PhaseResolve, 0)
+	tcpPhases.Add(PhaseConnect, 500*time.Microsecond)
+	m.Record(ProbeID{"shop", "db"}, Result{Start: start, Duration: time.Millisecond, Success: true, Phases: tcpPhases})
+	// A result for a probe that is not configured (removed by a reload
+	// while it ran) is dropped.
+	m.Record(ProbeID{"gone", "x"}, Result{Start: start, Success: true})
+	return m
+}
+
+func TestProbeMetricsGolden(t *testing.T) {
+	m := metricsFixture()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	got := gatherText(t, reg)
+	golden := filepath.Join("testdata", "probe_metrics.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("metrics differ from %s (run with -update to accept):\n%s", golden, got)
+	}
+	if err := testutil.CollectAndCompare(m, strings.NewReader(string(want))); err != nil {
+		t.Error(err)
+	}
+	problems, err := testutil.CollectAndLint(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func gatherText(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range families {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", mf.GetName(), mf.GetHelp(), mf.GetName(), strings.ToLower(mf.GetType().String()))
+		for _, metric := range mf.GetMetric() {
+			var labels []string
+			for _, lp := range metric.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", lp.GetName(), lp.GetValue()))
+			}
+			l := strings.Join(labels, ",")
+			switch {
+			case metric.Histogram != nil:
+				h := metric.GetHistogram()
+				for _, bucket := range h.GetBucket() {
+					fmt.Fprintf(&b, "%s_bucket{%s,le=\"%g\"} %d\n", mf.GetName(), l, bucket.GetUpperBound(), bucket.GetCumulativeCount())
+				}
+				fmt.Fprintf(&b, "%s_bucket{%s,le=\"+Inf\"} %d\n", mf.GetName(), l, h.GetSampleCount())
+				fmt.Fprintf(&b, "%s_sum{%s} %g\n%s_count{%s} %d\n", mf.GetName(), l, h.GetSampleSum(), mf.GetName(), l, h.GetSampleCount())
+			case metric.Counter != nil:
+				fmt.Fprintf(&b, "%s{%s} %g\n", mf.GetName(), l, metric.GetCounter().GetValue())
+			default:
+				fmt.Fprintf(&b, "%s{%s} %g\n", mf.GetName(), l, metric.GetGauge().GetValue())
+			}
+		}
+	}
+	return b.String()
+}
+
+func TestProbeMetricsFigures(t *testing.T) {
+	m := metricsFixture()
+	status := m.Status()
+	if len(status) != 3 {
+		t.Fatalf("got %d probes, want 3", len(status))
+	}
+	// Sorted by service, then probe.
+	wantOrder := []ProbeID{{"mail", "smtp"}, {"shop", "db"}, {"shop", "home"}}
+	for i, want := range wantOrder {
+		if status[i].ID != want {
+			t.Errorf("status[%d] = %v, want %v", i, status[i].ID, want)
+		}
+	}
+	home := status[2]
+	if home.Runs != 5 || home.Failures[ReasonStatus] != 2 || home.Failures[ReasonTimeout] != 1 || len(home.Failures) != 2 {
+		t.Errorf("home: runs %d failures %v, want 5 runs, status 2, timeout 1", home.Runs, home.Failures)
+	}
+	if home.Last.StatusCode != 500 || home.Last.Success {
+		t.Errorf("home last = %+v, want the failed 500", home.Last)
+	}
+	// The last TLS state survives runs that made no TLS connection.
+	if home.Last.TLS == nil || home.Last.TLS.EarliestExpiry.Unix() != 1_900_000_000 {
+		t.Errorf("home last TLS = %+v, want the expiry of the earlier TLS run", home.Last.TLS)
+	}
+	if !status[0].Last.Start.IsZero() || status[0].Runs != 0 {
+		t.Errorf("smtp never ran, got %+v", status[0])
+	}
+}
+
+func TestProbeMetricsSetProbesKeepsState(t *testing.T) {
+	m := metricsFixture()
+	m.SetProbes([]ProbeInfo{
+		{ID: ProbeID{"shop", "home"}, Type: "http", Target: "https://shop.example/v2"},
+		{ID: ProbeID{"new", "probe"}, Type: "tcp", Target: "x:1"},
+	})
+	status := m.Status()
+	if len(status) != 2 {
+		t.Fatalf("got %d probes after SetProbes, want 2: %+v", len(status), status)
+	}
+	if status[0].ID != (ProbeID{"new", "probe"}) || status[0].Runs != 0 {
+		t.Errorf("new probe = %+v, want zero runs", status[0])
+	}
+	if status[1].Runs != 5 || status[1].Target != "https://shop.example/v2" {
+		t.Errorf("kept probe = runs %d target %q, want 5 runs and the new target", status[1].Runs, status[1].Target)
+	}
+	if n := testutil.CollectAndCount(m, "probe_runs_total"); n != 2 {
+		t.Errorf("probe_runs_total series = %d, want 2", n)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://user:pw@host/path": "https://host/path",
+		"http://host:80/":           "http://host:80/",
+		"::bad":                     "::bad",
+	} {
+		if got := redactURL(raw); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// BenchmarkProbeMetricsGather measures a full /metrics gather of 10,000
+// HTTP probes that have all run (the scrape floor is 1 s for this size).
+func BenchmarkProbeMetricsGather(b *testing.B) {
+	m := NewProbeMetrics()
+	infos := make([]ProbeInfo, 10_000)
+	for i := range infos {
+		infos[i] = ProbeInfo{ID: ProbeID{fmt.Sprintf("svc%d", i/10), fmt.Sprintf("p%d", i%10)}, Type: "http", Target: fmt.Sprintf("http://127.0.0.1:8080/t/%d", i)}
+	}
+	m.SetProbes(infos)
+	var phases Phases
+	for _, p := range AllPhases() {
+		phases.Add(p, time.Millisecond)
+	}
+	for _, info := range infos {
+		m.Record(info.ID, Result{Start: time.Now(), Duration: 5 * time.Millisecond, Success: true, StatusCode: 200, Phases: phases})
+		m.Record(info.ID, Result{Start: time.Now(), Duration: 5 * time.Millisecond, Reason: ReasonTimeout})
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

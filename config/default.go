@@ -1,0 +1,67 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Default returns the configuration the daemon runs when started without a
+// configuration file: one service, reliabilityd, probing the daemon itself
+// at selfURL (an absolute URL such as "http://127.0.0.1:10089"), so a fresh
+// install has something to show. Its Filename is empty.
+func Default(selfURL string) *Config {
+	base := strings.TrimSuffix(selfURL, "/")
+
+	healthy := DefaultHTTPProbe
+	healthy.URL = base + "/-/healthy"
+	healthy.ValidStatusCodes = []int{200}
+
+	metrics := DefaultHTTPProbe
+	metrics.URL = base + "/metrics"
+	metrics.FailIfBodyNotMatches = []Regexp{{regexp.MustCompile(`reliabilityd_build_info`)}}
+
+	port := DefaultTCPProbe
+	port.Address = hostPort(selfURL)
+
+	probe := func(name string, http *HTTPProbe, tcp *TCPProbe) ProbeConfig {
+		return ProbeConfig{
+			Name:     name,
+			Interval: Duration(15 * time.Second),
+			Timeout:  Duration(5 * time.Second),
+			HTTP:     http,
+			TCP:      tcp,
+		}
+	}
+	return &Config{
+		Global: DefaultGlobalConfig,
+		Services: []ServiceConfig{{
+			Name: "reliabilityd",
+			Probes: []ProbeConfig{
+				probe("healthy", &healthy, nil),
+				probe("metrics", &metrics, nil),
+				probe("port", nil, &port),
+			},
+		}},
+	}
+}
+
+// hostPort returns the host:port a URL connects to, with the scheme's
+// default port when it names none. An unparsable URL comes back as is, for
+// validation to reject.
+func hostPort(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return rawURL
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}

@@ -1,0 +1,58 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// fencedBlock returns the body of the first ```lang block after marker in
+// doc.
+func fencedBlock(t *testing.T, doc, marker, lang string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(doc, marker)
+	if !ok {
+		t.Fatalf("docs/configuration.md lacks %q", marker)
+	}
+	_, body, ok := strings.Cut(after, "```"+lang+"\n")
+	if !ok {
+		t.Fatalf("no ```%s block after %q", lang, marker)
+	}
+	body, _, ok = strings.Cut(body, "```")
+	if !ok {
+		t.Fatalf("unterminated ```%s block after %q", lang, marker)
+	}
+	return body
+}
+
+// TestDocsExamples keeps docs/configuration.md honest: its complete example
+// loads, and its error example prints exactly what the docs show.
+func TestDocsExamples(t *testing.T) {
+	raw, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+
+	t.Run("complete example", func(t *testing.T) {
+		example := fencedBlock(t, doc, "## Complete example", "yaml")
+		cfg, err := Parse([]byte(example), "reliability.yml")
+		if err != nil {
+			t.Fatalf("the complete example does not load:\n%v", err)
+		}
+		if len(cfg.Services) != 2 || len(cfg.Services[0].Probes) != 4 {
+			t.Errorf("complete example: %d services, want 2 (checkout with 4 probes)", len(cfg.Services))
+		}
+	})
+	t.Run("error example", func(t *testing.T) {
+		bad := fencedBlock(t, doc, "<!-- error-example", "yaml")
+		want := fencedBlock(t, doc, "<!-- error-example", "text")
+		_, err := Parse([]byte(bad), "reliability.yml")
+		if err == nil {
+			t.Fatal("the error example loads without error")
+		}
+		if got := err.Error() + "\n"; got != want {
+			t.Errorf("the error example gives:\n%s\nthe docs show:\n%s", got, want)
+		}
+	})
+}
