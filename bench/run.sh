@@ -433,7 +433,7 @@ done
 # col SCENARIO COLUMN: that column of every repetition of SCENARIO.
 col() { awk -F'\t' -v s="$1" -v c="$2" 'NR > 1 && $1 == s {print $c}' "$RESULTS"; }
 # median / maximum of the numbers on stdin (empty when none).
-median() { sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
+median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else if (NR) printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 maximum() { sort -g | tail -1; }
 kv() { [[ -f $1 ]] && sed -n "s/^$2=//p" "$1"; }
 verdict() { awk -v ok="$1" 'BEGIN { print ok ? "PASS" : "FAIL" }'; }

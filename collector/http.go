@@ -518,20 +518,13 @@ func (p *httpProber) exchange(ctx context.Context, run *httpRun, result *Result)
 }
 
 // classifyHTTPError is ClassifyError plus what only an HTTP client sees:
-// our redirect limit, and a TLS alert from the server that arrives after
-// the client's side of the handshake (TLS 1.3 client certificates),
-// which crypto/tls reports as a "remote error".
+// our redirect limit.
 func classifyHTTPError(err, ctxErr error) Reason {
 	var redirectErr *redirectError
 	if errors.As(err, &redirectErr) {
 		return ReasonRedirect
 	}
-	reason := ClassifyError(err, ctxErr)
-	var opErr *net.OpError
-	if reason != ReasonTimeout && errors.As(err, &opErr) && opErr.Op == "remote error" {
-		return ReasonTLS
-	}
-	return reason
+	return ClassifyError(err, ctxErr)
 }
 
 // newRequest copies the template with the run's context and, when the

@@ -212,6 +212,9 @@ func ClassifyError(err error, ctxErr error) Reason {
 		return ReasonDNS
 	case errors.As(err, &certErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
 		return ReasonTLS
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// A TLS alert sent by the peer, e.g. "certificate required".
+		return ReasonTLS
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		return ReasonConnect
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):

@@ -189,7 +189,7 @@ func TestSchedulerRunsEachProbeAtItsIntervalAndPhase(t *testing.T) {
 	for _, p := range probes {
 		timeouts[p.id] = p.timeout
 	}
-	for range sumLen(want) {
+	for range schedSumLen(want) {
 		rec := h.record()
 		got[rec.id] = append(got[rec.id], rec.result.Start)
 		// The fake prober reports its context's deadline minus its start.
@@ -205,13 +205,13 @@ func TestSchedulerRunsEachProbeAtItsIntervalAndPhase(t *testing.T) {
 		}
 	}
 	h.expectMetrics(schedMetricsWant{
-		wakeups: len(wakeTimes), runs: sumLen(want), probes: 3, maxConcurrent: 10})
+		wakeups: len(wakeTimes), runs: schedSumLen(want), probes: 3, maxConcurrent: 10})
 }
 
 func TestSchedulerBatchesProbesDueInTheSameSlot(t *testing.T) {
 	const interval = 10 * time.Second
 	h := newSchedHarness(t, SchedulerOptions{})
-	ids := samePhaseIDs(t, 6, interval, DefaultSchedulerSlot)
+	ids := schedSamePhaseIDs(t, 6, interval, DefaultSchedulerSlot)
 	var scheduled []ScheduledProbe
 	for _, id := range ids {
 		scheduled = append(scheduled, ScheduledProbe{ID: id, Interval: interval, Prober: h.newProber(nil)})
@@ -259,7 +259,7 @@ func TestSchedulerSkipsRunWhilePreviousInFlight(t *testing.T) {
 	if n := prober.calls.Load(); n != 1 {
 		t.Fatalf("prober called %d times while its first run was in flight, want 1", n)
 	}
-	releaseOne(t, prober.release)
+	schedRelease(t, prober.release)
 	if rec := h.record(); !rec.result.Start.Equal(first) {
 		t.Fatalf("first run started at %v, want %v", rec.result.Start, first)
 	}
@@ -268,7 +268,7 @@ func TestSchedulerSkipsRunWhilePreviousInFlight(t *testing.T) {
 	if want := first.Add(3 * interval); !next.Equal(want) {
 		t.Fatalf("next run due at %v, want %v", next, want)
 	}
-	releaseOne(t, prober.release)
+	schedRelease(t, prober.release)
 	if rec := h.record(); !rec.result.Start.Equal(next) {
 		t.Fatalf("run after the skips started at %v, want %v", rec.result.Start, next)
 	}
@@ -303,9 +303,9 @@ func TestSchedulerRespectsConcurrencyCap(t *testing.T) {
 	const interval, probes, limit = 10 * time.Second, 6, 2
 	h := newSchedHarness(t, SchedulerOptions{})
 	release := make(chan struct{})
-	tracker := &concurrencyTracker{}
+	tracker := &schedTracker{}
 	var scheduled []ScheduledProbe
-	for _, id := range samePhaseIDs(t, probes, interval, DefaultSchedulerSlot) {
+	for _, id := range schedSamePhaseIDs(t, probes, interval, DefaultSchedulerSlot) {
 		p := h.newProber(release)
 		p.tracker = tracker
 		scheduled = append(scheduled, ScheduledProbe{ID: id, Interval: interval, Prober: p})
@@ -320,12 +320,12 @@ func TestSchedulerRespectsConcurrencyCap(t *testing.T) {
 			t.Fatalf("runs_in_flight = %v with %d runs started, want %d", got, started, limit)
 		}
 		if started < probes-limit {
-			releaseOne(t, release)
+			schedRelease(t, release)
 			h.record()
 		}
 	}
 	for range limit {
-		releaseOne(t, release)
+		schedRelease(t, release)
 		h.record()
 	}
 	h.waitRuns()
@@ -340,6 +340,149 @@ func TestSchedulerRespectsConcurrencyCap(t *testing.T) {
 		t.Fatalf("clock moved to %v", now)
 	}
 	h.expectMetrics(schedMetricsWant{wakeups: 1, runs: probes, probes: probes, maxConcurrent: limit})
+}
+
+func TestSchedulerRaisingCapStartsWaitingRuns(t *testing.T) {
+	const interval = 10 * time.Second
+	h := newSchedHarness(t, SchedulerOptions{})
+	release := make(chan struct{})
+	tracker := &schedTracker{}
+	var scheduled []ScheduledProbe
+	for _, id := range schedSamePhaseIDs(t, 3, interval, DefaultSchedulerSlot) {
+		p := h.newProber(release)
+		p.tracker = tracker
+		scheduled = append(scheduled, ScheduledProbe{ID: id, Interval: interval, ConfigHash: 1, Prober: p})
+	}
+	h.s.Apply(scheduled, 1)
+	h.run()
+	h.advanceToNextTimer()
+	tracker.waitRunning(t, 1)
+	h.s.Apply(scheduled, 3)
+	tracker.waitRunning(t, 3)
+	h.expectGauge(h.s.metrics.maxConcurrent, 3)
+	for range 3 {
+		schedRelease(t, release)
+		h.record()
+	}
+}
+
+func TestRunPoolLimit(t *testing.T) {
+	tests := []struct {
+		name         string
+		first, later int // limit for the first jobs, then for the later ones
+		jobs         int
+		wantFirst    int // jobs running at once under the first limit
+		wantLater    int
+	}{
+		{"lowered", 3, 1, 3, 3, 1},
+		{"raised", 1, 3, 3, 1, 3},
+		{"unchanged", 2, 2, 4, 2, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			tracker := &schedTracker{}
+			var done sync.WaitGroup
+			pool := newRunPool(tt.first, func(runJob) {
+				defer done.Done()
+				tracker.enter()
+				defer tracker.leave()
+				<-release
+			})
+			submit := func(n int) {
+				for range n {
+					done.Add(1)
+					pool.submit(runJob{})
+				}
+			}
+			submit(tt.jobs)
+			tracker.waitRunning(t, tt.wantFirst)
+			pool.setLimit(tt.later)
+			tracker.waitRunning(t, min(tt.jobs, max(tt.wantFirst, tt.later)))
+			for range tt.jobs {
+				schedRelease(t, release)
+			}
+			done.Wait()
+
+			tracker.max.Store(0)
+			submit(tt.jobs)
+			tracker.waitRunning(t, tt.wantLater)
+			for range tt.jobs {
+				schedRelease(t, release)
+			}
+			done.Wait()
+			if got := int(tracker.max.Load()); got != tt.wantLater {
+				t.Fatalf("at most %d jobs ran at once after setLimit(%d), want %d", got, tt.later, tt.wantLater)
+			}
+			if dropped := pool.close(); len(dropped) != 0 {
+				t.Fatalf("close dropped %d jobs, want none", len(dropped))
+			}
+			pool.wait()
+			if pool.workers != 0 {
+				t.Fatalf("%d workers left after close", pool.workers)
+			}
+		})
+	}
+}
+
+func TestRunPoolCloseDropsWaitingJobs(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan int, 10)
+	pool := newRunPool(1, func(j runJob) {
+		started <- int(j.due)
+		<-release
+	})
+	for i := range 4 {
+		pool.submit(runJob{due: int64(i)})
+	}
+	if got := <-started; got != 0 {
+		t.Fatalf("first job run is %d, want 0 (FIFO)", got)
+	}
+	dropped := pool.close()
+	close(release)
+	pool.wait()
+	var dues []int64
+	for _, j := range dropped {
+		dues = append(dues, j.due)
+	}
+	if want := []int64{1, 2, 3}; !slices.Equal(dues, want) {
+		t.Fatalf("dropped %v, want %v", dues, want)
+	}
+	if len(started) != 0 {
+		t.Fatalf("%d more jobs ran after close", len(started))
+	}
+}
+
+func TestJobQueueWrapsAndGrows(t *testing.T) {
+	var q jobQueue
+	next, want := int64(0), int64(0)
+	// Interleave pushes and pops so the ring wraps before it grows.
+	for round := range 5 {
+		for range 10 + round*7 {
+			q.push(runJob{due: next})
+			next++
+		}
+		for range 6 + round*5 {
+			j, ok := q.pop()
+			if !ok || j.due != want {
+				t.Fatalf("round %d: pop = %d, %v; want %d", round, j.due, ok, want)
+			}
+			want++
+		}
+	}
+	for q.len() > 0 {
+		j, _ := q.pop()
+		if j.due != want {
+			t.Fatalf("pop = %d, want %d", j.due, want)
+		}
+		want++
+	}
+	if want != next {
+		t.Fatalf("popped %d jobs, pushed %d", want, next)
+	}
+	if _, ok := q.pop(); ok {
+		t.Fatal("pop from an empty queue succeeded")
+	}
 }
 
 func TestSchedulerRunWaitingForCapIsLateAndSkipsItsNextDue(t *testing.T) {
@@ -370,7 +513,7 @@ func TestSchedulerRunWaitingForCapIsLateAndSkipsItsNextDue(t *testing.T) {
 		t.Fatalf("waiter ran %d times while the cap was held", n)
 	}
 
-	releaseOne(t, holder.release)
+	schedRelease(t, holder.release)
 	for range 2 {
 		rec := h.record()
 		if rec.id == waiterProbe.ID && !rec.result.Start.Equal(waiterDue.Add(12*time.Second)) {
@@ -419,13 +562,13 @@ func TestSchedulerApply(t *testing.T) {
 			t.Fatalf("closed: new prober %d times, old %d times; want 1 and 0", fresh.closed.Load(), old.closed.Load())
 		}
 		h.waitArmedAt(due.Add(interval)) // the old interval still holds
-		releaseOne(t, old.release)
+		schedRelease(t, old.release)
 		if rec := h.record(); !rec.result.Start.Equal(due) || rec.prober != old {
 			t.Fatalf("run in flight: recorded start %v by %p, want %v by the old prober", rec.result.Start, rec.prober, due)
 		}
 		h.waitRuns()
 		h.advanceTo(due.Add(interval))
-		releaseOne(t, old.release)
+		schedRelease(t, old.release)
 		if rec := h.record(); rec.prober != old {
 			t.Fatalf("next run used %p, want the old prober %p", rec.prober, old)
 		}
@@ -470,7 +613,7 @@ func TestSchedulerApply(t *testing.T) {
 		if replacement.calls.Load() != 0 {
 			t.Fatal("replacement ran while the old prober's run was in flight")
 		}
-		releaseOne(t, old.release)
+		schedRelease(t, old.release)
 		if rec := h.record(); rec.prober != old {
 			t.Fatalf("recorded run of %p, want the old prober", rec.prober)
 		}
@@ -511,7 +654,7 @@ func TestSchedulerApply(t *testing.T) {
 		if removed.closed.Load() != 0 {
 			t.Fatal("removed prober closed while its run is in flight")
 		}
-		releaseOne(t, removed.release)
+		schedRelease(t, removed.release)
 		h.waitRuns()
 		if removed.closed.Load() != 1 {
 			t.Fatalf("removed prober closed %d times, want 1", removed.closed.Load())
@@ -529,6 +672,46 @@ func TestSchedulerApply(t *testing.T) {
 			t.Fatalf("removed probe ran %d times, want 1", n)
 		}
 		h.expectMetrics(schedMetricsWant{wakeups: 2, runs: 2, probes: 1, maxConcurrent: DefaultMaxConcurrentRuns})
+	})
+
+	t.Run("run waiting for the cap of a removed probe never starts", func(t *testing.T) {
+		h := newSchedHarness(t, SchedulerOptions{})
+		ids := schedSamePhaseIDs(t, 2, interval, DefaultSchedulerSlot)
+		release := make(chan struct{})
+		first, second := h.newProber(release), h.newProber(release)
+		h.s.Apply([]ScheduledProbe{
+			{ID: ids[0], Interval: interval, Prober: first},
+			{ID: ids[1], Interval: interval, Prober: second},
+		}, 1)
+		h.run()
+		h.advanceToNextTimer()
+		running, waiting := first, second
+		select {
+		case <-first.started:
+		case <-second.started:
+			running, waiting = second, first
+		case <-time.After(schedWait):
+			t.Fatal("no probe started")
+		}
+		var keep ScheduledProbe
+		for i, p := range []*schedProber{first, second} {
+			if p == running {
+				keep = ScheduledProbe{ID: ids[i], Interval: interval, Prober: p}
+			}
+		}
+		h.s.Apply([]ScheduledProbe{keep}, 1)
+		schedRelease(t, release)
+		if rec := h.record(); rec.prober != running {
+			t.Fatalf("recorded a run of %p, want %p", rec.prober, running)
+		}
+		h.waitRuns()
+		if n := waiting.calls.Load(); n != 0 {
+			t.Fatalf("removed probe ran %d times after its removal", n)
+		}
+		if waiting.closed.Load() != 1 || running.closed.Load() != 0 {
+			t.Fatalf("closed: removed %d times, kept %d times; want 1 and 0", waiting.closed.Load(), running.closed.Load())
+		}
+		h.expectNoRecord()
 	})
 
 	t.Run("before Run, invalid and duplicate probes, cap changes", func(t *testing.T) {
@@ -576,7 +759,7 @@ func TestSchedulerShutdown(t *testing.T) {
 			t.Fatal("Run returned with a run in flight")
 		default:
 		}
-		releaseOne(t, p.release)
+		schedRelease(t, p.release)
 		h.waitStopped()
 		if rec := h.record(); rec.ctxErr != nil {
 			t.Fatalf("run finished before the shutdown timeout has context error %v", rec.ctxErr)
@@ -611,7 +794,7 @@ func TestSchedulerShutdown(t *testing.T) {
 
 	t.Run("runs waiting for the cap never start", func(t *testing.T) {
 		h := newSchedHarness(t, SchedulerOptions{ShutdownTimeout: shutdownTimeout})
-		ids := samePhaseIDs(t, 2, 10*time.Second, DefaultSchedulerSlot)
+		ids := schedSamePhaseIDs(t, 2, 10*time.Second, DefaultSchedulerSlot)
 		release := make(chan struct{})
 		first, second := h.newProber(release), h.newProber(release)
 		h.s.Apply([]ScheduledProbe{
@@ -631,7 +814,7 @@ func TestSchedulerShutdown(t *testing.T) {
 		}
 		h.cancel()
 		h.waitArmedAt(h.clock.Now().Add(shutdownTimeout))
-		releaseOne(t, release)
+		schedRelease(t, release)
 		h.waitStopped()
 		if rec := h.record(); rec.prober != started {
 			t.Fatalf("recorded a run of %p, want only %p", rec.prober, started)
@@ -683,8 +866,8 @@ func TestSchedulerRegistersMetrics(t *testing.T) {
 }
 
 // BenchmarkSchedulerDispatch measures the scheduler's own cost per run:
-// queue, goroutine, concurrency cap, timeout context, metrics and
-// Record, around a prober that does nothing. It drives dispatch directly,
+// due-time queue, worker pool, timeout context, metrics and Record,
+// around a prober that does nothing. It drives dispatch directly,
 // with the real clock for contexts, so no waiting is measured.
 func BenchmarkSchedulerDispatch(b *testing.B) {
 	const probes, interval, slot = 10_000, 10 * time.Second, 10 * time.Millisecond
@@ -696,31 +879,45 @@ func BenchmarkSchedulerDispatch(b *testing.B) {
 	var scheduled []ScheduledProbe
 	for i := range probes {
 		scheduled = append(scheduled, ScheduledProbe{ID: ProbeID{"bench", fmt.Sprintf("p%d", i)},
-			Interval: interval, Prober: noopProber{}})
+			Interval: interval, Prober: schedNoopProber{}})
 	}
 	s.Apply(scheduled, 0)
-	if err := s.start(); err != nil {
+	if err := s.start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
+	defer s.cancelRuns()
 	now := s.queue[0].due
-	steps := 0
+	started, steps := 0, 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	for recorded.Load() < int64(b.N) {
+	for started < b.N {
 		// Step through due times slot by slot, as the timer would.
 		now += int64(slot)
 		steps++
-		s.dispatchAt(ctx, ctx, now)
+		started += s.dispatchAt(now)
+		if steps%int(interval/slot/2) == 0 {
+			// Keep pace every half interval, so that every run is over
+			// before its probe is due again, as it is when the timer, not
+			// this loop, sets the pace.
+			s.runs.Wait()
+		}
 	}
 	s.runs.Wait()
 	b.StopTimer()
-	b.ReportMetric(float64(recorded.Load())/float64(steps), "runs/dispatch")
+	s.pool.close()
+	s.pool.wait()
+	if skipped := testutil.ToFloat64(s.metrics.skipped); skipped != 0 {
+		b.Fatalf("%v runs skipped: the benchmark measures a scheduler that falls behind", skipped)
+	}
+	if int(recorded.Load()) != started {
+		b.Fatalf("recorded %d of %d runs", recorded.Load(), started)
+	}
+	b.ReportMetric(float64(started)/float64(steps), "runs/dispatch")
 }
 
-type noopProber struct{}
+type schedNoopProber struct{}
 
-func (noopProber) Probe(context.Context) Result { return Result{Success: true} }
+func (schedNoopProber) Probe(context.Context) Result { return Result{Success: true} }
 
 // schedProber is a Prober that reports each call and, when release is
 // set, blocks until it receives from release or its context is done.
@@ -731,7 +928,7 @@ type schedProber struct {
 	// ignoreCtx makes Probe wait for release even past its timeout.
 	ignoreCtx bool
 	started   chan struct{}
-	tracker   *concurrencyTracker
+	tracker   *schedTracker
 	calls     atomic.Int32
 	closed    atomic.Int32
 }
@@ -762,8 +959,8 @@ func (p *schedProber) Probe(ctx context.Context) Result {
 
 func (p *schedProber) Close() { p.closed.Add(1) }
 
-// releaseOne lets one blocked run of a prober return.
-func releaseOne(t *testing.T, release chan<- struct{}) {
+// schedRelease lets one blocked run of a prober return.
+func schedRelease(t *testing.T, release chan<- struct{}) {
 	t.Helper()
 	select {
 	case release <- struct{}{}:
@@ -781,15 +978,15 @@ func (p *schedProber) waitStarted(t *testing.T) {
 	}
 }
 
-// concurrencyTracker counts runs in progress across probers.
-type concurrencyTracker struct {
+// schedTracker counts runs in progress across probers.
+type schedTracker struct {
 	mu      sync.Mutex
 	current int
 	max     atomic.Int32
 	changed chan struct{}
 }
 
-func (c *concurrencyTracker) enter() {
+func (c *schedTracker) enter() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.current++
@@ -799,21 +996,21 @@ func (c *concurrencyTracker) enter() {
 	c.notifyLocked()
 }
 
-func (c *concurrencyTracker) leave() {
+func (c *schedTracker) leave() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.current--
 	c.notifyLocked()
 }
 
-func (c *concurrencyTracker) notifyLocked() {
+func (c *schedTracker) notifyLocked() {
 	if c.changed != nil {
 		close(c.changed)
 	}
 	c.changed = make(chan struct{})
 }
 
-func (c *concurrencyTracker) waitRunning(t *testing.T, n int) {
+func (c *schedTracker) waitRunning(t *testing.T, n int) {
 	t.Helper()
 	timeout := time.After(schedWait)
 	for {
@@ -1056,8 +1253,8 @@ func (h *schedHarness) lag() (uint64, float64) {
 	return 0, 0
 }
 
-// samePhaseIDs returns n probe IDs that share one start phase.
-func samePhaseIDs(t *testing.T, n int, interval, slot time.Duration) []ProbeID {
+// schedSamePhaseIDs returns n probe IDs that share one start phase.
+func schedSamePhaseIDs(t *testing.T, n int, interval, slot time.Duration) []ProbeID {
 	t.Helper()
 	byPhase := map[time.Duration][]ProbeID{}
 	for i := range 10_000 {
@@ -1072,7 +1269,7 @@ func samePhaseIDs(t *testing.T, n int, interval, slot time.Duration) []ProbeID {
 	return nil
 }
 
-func sumLen[K comparable, V any](m map[K][]V) int {
+func schedSumLen[K comparable, V any](m map[K][]V) int {
 	n := 0
 	for _, v := range m {
 		n += len(v)

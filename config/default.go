@@ -29,8 +29,8 @@ func Default(selfURL string) *Config {
 	probe := func(name string, http *HTTPProbe, tcp *TCPProbe) ProbeConfig {
 		return ProbeConfig{
 			Name:     name,
-			Interval: Duration(15 * time.Second),
-			Timeout:  Duration(5 * time.Second),
+			Interval: Duration(5 * time.Second),
+			Timeout:  Duration(2 * time.Second),
 			HTTP:     http,
 			TCP:      tcp,
 		}

@@ -55,8 +55,8 @@ func TestDefault(t *testing.T) {
 				}
 			}
 			for _, p := range probes {
-				if p.Interval != Duration(15*time.Second) || p.Timeout != Duration(5*time.Second) {
-					t.Errorf("probe %s: interval %s timeout %s, want 15s and 5s", p.Name, p.Interval, p.Timeout)
+				if p.Interval != Duration(5*time.Second) || p.Timeout != Duration(2*time.Second) {
+					t.Errorf("probe %s: interval %s timeout %s, want 5s and 2s", p.Name, p.Interval, p.Timeout)
 				}
 			}
 		})
