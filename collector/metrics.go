@@ -14,7 +14,7 @@ import (
 
 // LatencyBuckets are the upper bounds of probe_latency_seconds. They span
 // loopback (1 ms) to a slow remote page (10 s) in roughly 2.5x steps.
-var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+var latencyBuckets = [...]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
 // ProbeInfo is the static description of a probe that its metrics carry.
 type ProbeInfo struct {
@@ -61,10 +61,9 @@ type ProbeStatus struct {
 // A scrape reads what the runs recorded and computes nothing else; neither
 // blocks the other for longer than copying one probe's figures.
 type ProbeMetrics struct {
-	// probes maps a probe to its state. The map is replaced whole by
-	// SetProbes and never mutated after publication, so Record and Collect
-	// read it without a lock.
-	probes atomic.Pointer[map[ProbeID]*probeState]
+	// probes is replaced whole by SetProbes and never mutated after
+	// publication, so Record and Collect read it without a lock.
+	probes atomic.Pointer[probeSet]
 	// mu serialises SetProbes.
 	mu sync.Mutex
 
@@ -72,15 +71,26 @@ type ProbeMetrics struct {
 	lastRun, tlsEarliest, tlsLeaf *prometheus.Desc
 }
 
-// probeState is one probe's figures, guarded by mu.
+// probeSet is the published set of probes.
+type probeSet struct {
+	byID map[ProbeID]*probeState
+	// sorted orders the probes by probe name, then service: the order of
+	// their label values, so the registry's sort of 10,000s of series per
+	// family finds them sorted already.
+	sorted []*probeState
+}
+
+// probeState is one probe's figures, guarded by mu, and the label pairs
+// its series carry, built once.
 type probeState struct {
-	info ProbeInfo
+	info   ProbeInfo
+	labels probeLabels
 
 	mu          sync.Mutex
 	runs        uint64
 	failures    [len(reasonIndex)]uint64
 	last        Result
-	bucketCount [13]uint64 // per latencyBuckets, not cumulative
+	bucketCount [len(latencyBuckets)]uint64 // per bucket, not cumulative
 	latencySum  float64
 	latencyN    uint64
 }
@@ -125,8 +135,7 @@ func NewProbeMetrics() *ProbeMetrics {
 		tlsLeaf: prometheus.NewDesc("probe_tls_leaf_cert_expiry_timestamp_seconds",
 			"NotAfter of the server certificate seen by the last run that made a TLS connection.", labels, nil),
 	}
-	empty := map[ProbeID]*probeState{}
-	m.probes.Store(&empty)
+	m.probes.Store(&probeSet{byID: map[ProbeID]*probeState{}})
 	return m
 }
 
@@ -136,25 +145,44 @@ func NewProbeMetrics() *ProbeMetrics {
 func (m *ProbeMetrics) SetProbes(infos []ProbeInfo) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := *m.probes.Load()
-	next := make(map[ProbeID]*probeState, len(infos))
+	old := m.probes.Load().byID
+	next := &probeSet{byID: make(map[ProbeID]*probeState, len(infos)), sorted: make([]*probeState, 0, len(infos))}
 	for _, info := range infos {
-		if state, ok := old[info.ID]; ok {
+		state, ok := old[info.ID]
+		if ok {
 			state.mu.Lock()
-			state.info = info
+			if state.info != info {
+				state.info = info
+				state.labels = newProbeLabels(info)
+				for i, n := range state.failures {
+					if n > 0 {
+						state.labels.fillReason(i)
+					}
+				}
+			}
 			state.mu.Unlock()
-			next[info.ID] = state
-			continue
+		} else {
+			state = &probeState{info: info, labels: newProbeLabels(info)}
 		}
-		next[info.ID] = &probeState{info: info}
+		if _, dup := next.byID[info.ID]; !dup {
+			next.sorted = append(next.sorted, state)
+		}
+		next.byID[info.ID] = state
 	}
-	m.probes.Store(&next)
+	sort.Slice(next.sorted, func(i, j int) bool {
+		a, b := next.sorted[i].info.ID, next.sorted[j].info.ID
+		if a.Probe != b.Probe {
+			return a.Probe < b.Probe
+		}
+		return a.Service < b.Service
+	})
+	m.probes.Store(next)
 }
 
 // Record implements Recorder. Results of unknown probes (a run that
 // finished after a reload removed its probe) are dropped.
 func (m *ProbeMetrics) Record(id ProbeID, result Result) {
-	state, ok := (*m.probes.Load())[id]
+	state, ok := m.probes.Load().byID[id]
 	if !ok {
 		return
 	}
@@ -169,7 +197,9 @@ func (m *ProbeMetrics) Record(id ProbeID, result Result) {
 		state.last.TLS = keepTLS
 	}
 	if !result.Success {
-		state.failures[indexOfReason(result.Reason)]++
+		i := indexOfReason(result.Reason)
+		state.labels.fillReason(i) // before the count: Collect reads the pairs of counted reasons without the lock
+		state.failures[i]++
 		return
 	}
 	seconds := result.Duration.Seconds()
@@ -185,7 +215,7 @@ func (m *ProbeMetrics) Record(id ProbeID, result Result) {
 
 // Status returns the status of every probe, sorted by service and probe.
 func (m *ProbeMetrics) Status() []ProbeStatus {
-	probes := *m.probes.Load()
+	probes := m.probes.Load().sorted
 	out := make([]ProbeStatus, 0, len(probes))
 	for _, state := range probes {
 		state.mu.Lock()
@@ -215,65 +245,70 @@ func (m *ProbeMetrics) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. It sends each family's series
+// in label order (probes sorted at SetProbes, phases in a pass of their
+// own), with label pairs built once per probe: at 10,000 probes the
+// registry's sort and per-series label allocation otherwise dominate.
 func (m *ProbeMetrics) Collect(ch chan<- prometheus.Metric) {
-	for _, state := range *m.probes.Load() {
-		m.collectProbe(ch, state)
+	probes := m.probes.Load().sorted
+	phases := make([]Phases, len(probes))
+	for i, state := range probes {
+		phases[i] = m.collectProbe(ch, state)
+	}
+	for _, phase := range AllPhases() {
+		for i, state := range probes {
+			if d, ok := phases[i].Get(phase); ok {
+				ch <- &valueMetric{desc: m.phase, labels: state.labels.phase[phase], value: d.Seconds()}
+			}
+		}
 	}
 }
 
 // probeFigures is a copy of a probe's figures taken under its lock, so the
 // metrics are built without holding it.
 type probeFigures struct {
+	labels      probeLabels
+	isHTTP      bool
 	runs        uint64
 	failures    [len(reasonIndex)]uint64
 	last        Result
-	bucketCount [13]uint64
+	bucketCount [len(latencyBuckets)]uint64
 	latencySum  float64
 	latencyN    uint64
 }
 
-func (m *ProbeMetrics) collectProbe(ch chan<- prometheus.Metric, state *probeState) {
+// collectProbe sends every series of one probe but its phases, which it
+// returns for the phase pass.
+func (m *ProbeMetrics) collectProbe(ch chan<- prometheus.Metric, state *probeState) Phases {
 	state.mu.Lock()
-	info := state.info
-	figures := probeFigures{runs: state.runs, failures: state.failures, last: state.last,
+	f := probeFigures{labels: state.labels, isHTTP: state.info.Type == "http", runs: state.runs, failures: state.failures, last: state.last,
 		bucketCount: state.bucketCount, latencySum: state.latencySum, latencyN: state.latencyN}
 	state.mu.Unlock()
 
-	service, probe := info.ID.Service, info.ID.Probe
-	ch <- prometheus.MustNewConstMetric(m.info, prometheus.GaugeValue, 1, service, probe, info.Type, info.Target)
-	ch <- prometheus.MustNewConstMetric(m.runs, prometheus.CounterValue, float64(figures.runs), service, probe)
-	for i, n := range figures.failures {
+	base := f.labels.base
+	ch <- &valueMetric{desc: m.info, labels: f.labels.info, value: 1}
+	ch <- &valueMetric{desc: m.runs, labels: base, value: float64(f.runs), counter: true}
+	for i, n := range f.failures {
 		if n > 0 {
-			ch <- prometheus.MustNewConstMetric(m.failures, prometheus.CounterValue, float64(n), service, probe, string(reasonIndex[i]))
+			ch <- &valueMetric{desc: m.failures, labels: f.labels.reasons[i], value: float64(n), counter: true}
 		}
 	}
-	buckets := make(map[float64]uint64, len(latencyBuckets))
-	var cumulative uint64
-	for i, bound := range latencyBuckets {
-		cumulative += figures.bucketCount[i]
-		buckets[bound] = cumulative
+	ch <- newLatencyMetric(m.latency, base, &f)
+	if f.last.Start.IsZero() {
+		return Phases{} // never ran: no last-run figures to report
 	}
-	ch <- prometheus.MustNewConstHistogram(m.latency, figures.latencyN, figures.latencySum, buckets, service, probe)
-	if figures.last.Start.IsZero() {
-		return // never ran: no last-run figures to report
-	}
-	last := figures.last
-	ch <- prometheus.MustNewConstMetric(m.success, prometheus.GaugeValue, boolToFloat(last.Success), service, probe)
-	ch <- prometheus.MustNewConstMetric(m.duration, prometheus.GaugeValue, last.Duration.Seconds(), service, probe)
-	ch <- prometheus.MustNewConstMetric(m.lastRun, prometheus.GaugeValue, float64(last.Start.UnixNano())/1e9, service, probe)
-	for _, phase := range AllPhases() {
-		if d, ok := last.Phases.Get(phase); ok {
-			ch <- prometheus.MustNewConstMetric(m.phase, prometheus.GaugeValue, d.Seconds(), service, probe, phase.String())
-		}
-	}
-	if info.Type == "http" {
-		ch <- prometheus.MustNewConstMetric(m.statusCode, prometheus.GaugeValue, float64(last.StatusCode), service, probe)
+	last := f.last
+	ch <- &valueMetric{desc: m.success, labels: base, value: boolToFloat(last.Success)}
+	ch <- &valueMetric{desc: m.duration, labels: base, value: last.Duration.Seconds()}
+	ch <- &valueMetric{desc: m.lastRun, labels: base, value: float64(last.Start.UnixNano()) / 1e9}
+	if f.isHTTP {
+		ch <- &valueMetric{desc: m.statusCode, labels: base, value: float64(last.StatusCode)}
 	}
 	if last.TLS != nil {
-		ch <- prometheus.MustNewConstMetric(m.tlsEarliest, prometheus.GaugeValue, unixSeconds(last.TLS.EarliestExpiry), service, probe)
-		ch <- prometheus.MustNewConstMetric(m.tlsLeaf, prometheus.GaugeValue, unixSeconds(last.TLS.LeafExpiry), service, probe)
+		ch <- &valueMetric{desc: m.tlsEarliest, labels: base, value: unixSeconds(last.TLS.EarliestExpiry)}
+		ch <- &valueMetric{desc: m.tlsLeaf, labels: base, value: unixSeconds(last.TLS.LeafExpiry)}
 	}
+	return last.Phases
 }
 
 func boolToFloat(b bool) float64 {
