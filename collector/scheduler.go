@@ -544,6 +544,12 @@ func (s *Scheduler) runOnce(job runJob) {
 	result := e.prober.Probe(ctx)
 	cancel()
 	s.metrics.inFlight.Dec()
+	if s.runCtx.Err() != nil {
+		// Shutdown cancelled the run: it measured the daemon stopping, not
+		// the target, so it is not recorded as a failure.
+		s.logger.Debug("probe run cancelled by shutdown, not recorded", "service", e.id.Service, "probe", e.id.Probe)
+		return
+	}
 
 	e.recordMu.Lock()
 	if !e.removed {

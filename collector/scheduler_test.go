@@ -784,9 +784,9 @@ func TestSchedulerShutdown(t *testing.T) {
 		h.waitArmedAt(due.Add(shutdownTimeout))
 		h.advanceTo(due.Add(shutdownTimeout))
 		h.waitStopped()
-		if rec := h.record(); rec.ctxErr != context.Canceled {
-			t.Fatalf("run in flight at the shutdown timeout has context error %v, want %v", rec.ctxErr, context.Canceled)
-		}
+		// The cancelled run measured the shutdown, not the target: it
+		// returned (the scheduler stopped) and nothing was recorded.
+		h.expectNoRecord()
 		if p.closed.Load() != 1 {
 			t.Fatalf("prober closed %d times at shutdown, want 1", p.closed.Load())
 		}
