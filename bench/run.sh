@@ -36,6 +36,8 @@ usage: bash bench/run.sh [options]
   --wait-idle SEC      before each scenario, wait up to SEC for the machine
                        to be idle (< 0.15 busy cores over 5 s; default 0: no wait)
   --out DIR            results root (default bench/out)
+  --report DIR         only re-render DIR/results.md from a finished run's
+                       files (DIR/results.tsv and the rest); runs nothing
 EOF
 }
 
@@ -48,6 +50,7 @@ SKIP_RD=0
 PROFILE=0
 WAIT_IDLE=0
 REPEAT=1
+REPORT_ONLY=""
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT_ROOT="$ROOT/bench/out"
 
@@ -63,6 +66,7 @@ while (($#)); do
 	--wait-idle) WAIT_IDLE=$2; shift 2 ;;
 	--repeat) REPEAT=$2; shift 2 ;;
 	--out) OUT_ROOT=$2; shift 2 ;;
+	--report) REPORT_ONLY=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -80,6 +84,9 @@ if ((SKIP_RD)); then ONLY=${ONLY//rd10k/}; ONLY=${ONLY//rd1k/}; fi
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# measure_all builds, runs every scenario and fills $OUT; the report below
+# only reads $OUT, so --report can re-render a finished run.
+measure_all() {
 # --- prerequisites ---------------------------------------------------------
 for tool in go curl awk ss getconf; do
 	command -v "$tool" >/dev/null || die "$tool is required"
@@ -429,6 +436,8 @@ for ((REP = 1; REP <= REPEAT; REP++)); do
 	if wanted rd10k; then wait_idle; run_rd rd10k 10000 10 "$WARMUP_10K"; fi
 done
 
+}
+
 # --- report ----------------------------------------------------------------
 # col SCENARIO COLUMN: that column of every repetition of SCENARIO.
 col() { awk -F'\t' -v s="$1" -v c="$2" 'NR > 1 && $1 == s {print $c}' "$RESULTS"; }
@@ -463,10 +472,10 @@ report() {
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	awk -F'\t' 'NR > 1 {printf "| %s | %s | %s @ %ss | %s | %s | %s | **%s** | %s | %s | %s | %s | %s | %s |\n", $1, $15, $2, $3, $4, $5, $7, $8, $9, $13, $14, $10, $12, $11}' "$RESULTS"
 	echo
-	echo "Window ${WINDOW}s after ${WARMUP}s warm-up (${WARMUP_10K}s for rd10k); CPU = utime+stime of the prober process"
+	echo "Window and warm-ups: see the command above; CPU = utime+stime of the prober process"
 	echo "(for blackbox: the exporter only), probes = requests counted at the target. Prober-reported failures:"
 	echo "naiveloop/pacer over the whole run, reliabilityd (probe_failures_total) over the window. Machine busy:"
-	echo "all non-idle CPU in the window (prober, target, pacer, anything else) in cores of $(nproc)."
+	echo "all non-idle CPU in the window (prober, target, pacer, anything else) in cores of $(sed -n "s/^nproc: //p" "$OUT/machine.txt")."
 	local f
 	for f in "$OUT"/rd10k.r*.scheduler.txt; do
 		[[ -f $f ]] || continue
@@ -485,6 +494,9 @@ report() {
 		worst=$(awk -F'\t' 'NR > 1 {d = $14 - 1; if (d < 0) d = -d; if (d >= m) {m = d; w = $14}} END {print w}' "$RESULTS")
 		echo "| every scenario: a fresh connection per probe | 1.00 probes/connection | $(echo "$pers" | sort -g | uniq | joined) | $(verdict "$(awk -v p="$worst" 'BEGIN { print (p >= 0.99 && p <= 1.01) }')") |"
 	fi
+	local off
+	off=$(awk -F'\t' 'NR > 1 && ($5 < 0.98 * $4 || $5 > 1.02 * $4) {printf "%s r%s %s/s\n", $1, $15, $5}' "$RESULTS" | joined)
+	echo "| every scenario at its paced rate (validity; a prober behind its rate is shown, not hidden) | ±2% | ${off:-all within} | $([[ -z $off ]] && echo PASS || echo WARN) |"
 	ratio_floor "rd1k CPU/probe vs naive loop" 0.65 naive
 	ratio_floor "rd1k CPU/probe vs blackbox_exporter" 0.35 blackbox
 	if [[ -n $(col rd10k 1) ]]; then
@@ -500,5 +512,11 @@ report() {
 		echo "| rd10k achieved rate | 1000/s ±2% | $(col rd10k 5 | joined) /s | $(verdict "$rate_ok") |"
 	fi
 }
+if [[ -n $REPORT_ONLY ]]; then
+	OUT=$(cd "$REPORT_ONLY" && pwd) RESULTS="$OUT/results.tsv" RUN_ID=$(basename "$OUT")
+	[[ -f $RESULTS ]] || die "$RESULTS not found"
+else
+	measure_all
+fi
 report | tee "$OUT/results.md"
-log "raw results: $OUT (also $OUT_ROOT/latest)"
+log "raw results: $OUT"

@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/reliabilityd/reliabilityd/config"
 )
 
-// LatencyBuckets are the upper bounds of probe_latency_seconds. They span
-// loopback (1 ms) to a slow remote page (10 s) in roughly 2.5x steps.
-var latencyBuckets = [...]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+// latencyBuckets are the upper bounds of probe_latency_seconds:
+// prometheus.DefBuckets, 5 ms to 10 s. Every bucket is a series per probe,
+// so there are as few as a latency SLO needs.
+var latencyBuckets = [...]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // ProbeInfo is the static description of a probe that its metrics carry.
 type ProbeInfo struct {
@@ -56,19 +58,25 @@ type ProbeStatus struct {
 }
 
 // ProbeMetrics keeps per-probe counters and the last result of every probe
-// and exports them as Prometheus metrics. It implements Recorder (called
-// concurrently by probe runs) and prometheus.Collector (called by scrapes).
-// A scrape reads what the runs recorded and computes nothing else; neither
-// blocks the other for longer than copying one probe's figures.
+// and exports them as Prometheus metric families. It implements Recorder
+// (called concurrently by probe runs). A scrape copies what the runs
+// recorded and computes nothing else; neither blocks the other for longer
+// than copying one probe's figures.
+//
+// The families are streamed one at a time by EachFamily, already sorted
+// and consistent, instead of going through a prometheus.Registry: at
+// 10,000 probes the registry's per-series re-sorting, hashing and
+// whole-scrape tree cost seconds and a hundred megabytes a scrape (see
+// docs/benchmarks.md). Collect offers the same families to a registry,
+// for tests and small set-ups.
 type ProbeMetrics struct {
 	// probes is replaced whole by SetProbes and never mutated after
-	// publication, so Record and Collect read it without a lock.
+	// publication, so Record and scrapes read it without a lock.
 	probes atomic.Pointer[probeSet]
 	// mu serialises SetProbes.
 	mu sync.Mutex
 
-	info, success, duration, runs, failures, latency, phase, statusCode,
-	lastRun, tlsEarliest, tlsLeaf *prometheus.Desc
+	descs map[string]*prometheus.Desc
 }
 
 // probeSet is the published set of probes.
@@ -83,10 +91,14 @@ type probeSet struct {
 // probeState is one probe's figures, guarded by mu, and the label pairs
 // its series carry, built once.
 type probeState struct {
-	info   ProbeInfo
-	labels probeLabels
+	mu      sync.Mutex
+	info    ProbeInfo
+	labels  probeLabels
+	figures probeFigures
+}
 
-	mu          sync.Mutex
+// probeFigures are what a probe's runs have recorded.
+type probeFigures struct {
 	runs        uint64
 	failures    [len(reasonIndex)]uint64
 	last        Result
@@ -112,28 +124,9 @@ func indexOfReason(reason Reason) int {
 
 // NewProbeMetrics returns ProbeMetrics exporting no probe yet.
 func NewProbeMetrics() *ProbeMetrics {
-	labels := []string{"service", "probe"}
-	m := &ProbeMetrics{
-		info: prometheus.NewDesc("probe_info", "Static description of a probe: its type and target.",
-			append(labels, "type", "target"), nil),
-		success: prometheus.NewDesc("probe_success", "Whether the last run of the probe succeeded (1) or failed (0).", labels, nil),
-		duration: prometheus.NewDesc("probe_duration_seconds", "Wall time of the last run of the probe.",
-			labels, nil),
-		runs: prometheus.NewDesc("probe_runs_total", "Runs of the probe since the daemon started.", labels, nil),
-		failures: prometheus.NewDesc("probe_failures_total",
-			"Failed runs of the probe by reason. A reason appears once it has occurred.", append(labels, "reason"), nil),
-		latency: prometheus.NewDesc("probe_latency_seconds", "Wall time of the successful runs of the probe.",
-			labels, nil),
-		phase: prometheus.NewDesc("probe_phase_duration_seconds", "Duration of each phase of the last run of the probe.",
-			append(labels, "phase"), nil),
-		statusCode: prometheus.NewDesc("probe_http_status_code", "HTTP status code of the last run's final response, 0 if none.",
-			labels, nil),
-		lastRun: prometheus.NewDesc("probe_last_run_timestamp_seconds", "When the last run of the probe started.",
-			labels, nil),
-		tlsEarliest: prometheus.NewDesc("probe_tls_earliest_cert_expiry_timestamp_seconds",
-			"Earliest NotAfter in the certificate chain seen by the last run that made a TLS connection.", labels, nil),
-		tlsLeaf: prometheus.NewDesc("probe_tls_leaf_cert_expiry_timestamp_seconds",
-			"NotAfter of the server certificate seen by the last run that made a TLS connection.", labels, nil),
+	m := &ProbeMetrics{descs: map[string]*prometheus.Desc{}}
+	for _, f := range probeFamilies {
+		m.descs[f.name] = prometheus.NewDesc(f.name, f.help, f.labels, nil)
 	}
 	m.probes.Store(&probeSet{byID: map[ProbeID]*probeState{}})
 	return m
@@ -154,11 +147,6 @@ func (m *ProbeMetrics) SetProbes(infos []ProbeInfo) {
 			if state.info != info {
 				state.info = info
 				state.labels = newProbeLabels(info)
-				for i, n := range state.failures {
-					if n > 0 {
-						state.labels.fillReason(i)
-					}
-				}
 			}
 			state.mu.Unlock()
 		} else {
@@ -188,45 +176,41 @@ func (m *ProbeMetrics) Record(id ProbeID, result Result) {
 	}
 	state.mu.Lock()
 	defer state.mu.Unlock()
-	state.runs++
-	keepTLS := state.last.TLS
-	state.last = result
+	f := &state.figures
+	f.runs++
+	keepTLS := f.last.TLS
+	f.last = result
 	if result.TLS == nil {
 		// A run that failed before TLS keeps reporting the last known
 		// certificate: expiry alerts must not flap with connectivity.
-		state.last.TLS = keepTLS
+		f.last.TLS = keepTLS
 	}
 	if !result.Success {
-		i := indexOfReason(result.Reason)
-		state.labels.fillReason(i) // before the count: Collect reads the pairs of counted reasons without the lock
-		state.failures[i]++
+		f.failures[indexOfReason(result.Reason)]++
 		return
 	}
 	seconds := result.Duration.Seconds()
-	state.latencySum += seconds
-	state.latencyN++
+	f.latencySum += seconds
+	f.latencyN++
 	for i, bound := range latencyBuckets {
 		if seconds <= bound {
-			state.bucketCount[i]++
+			f.bucketCount[i]++
 			break
 		}
 	}
 }
 
-// Status returns the status of every probe, sorted by service and probe.
+// Status returns the status of every probe, sorted by service, then probe.
 func (m *ProbeMetrics) Status() []ProbeStatus {
-	probes := m.probes.Load().sorted
-	out := make([]ProbeStatus, 0, len(probes))
-	for _, state := range probes {
-		state.mu.Lock()
-		status := ProbeStatus{ProbeInfo: state.info, Runs: state.runs, Last: state.last, Failures: map[Reason]uint64{}}
-		for i, n := range state.failures {
+	snapshot := m.snapshot()
+	out := make([]ProbeStatus, len(snapshot))
+	for i, p := range snapshot {
+		out[i] = ProbeStatus{ProbeInfo: p.info, Runs: p.figures.runs, Last: p.figures.last, Failures: map[Reason]uint64{}}
+		for reason, n := range p.figures.failures {
 			if n > 0 {
-				status.Failures[reasonIndex[i]] = n
+				out[i].Failures[reasonIndex[reason]] = n
 			}
 		}
-		state.mu.Unlock()
-		out = append(out, status)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].ID.Service != out[j].ID.Service {
@@ -237,78 +221,57 @@ func (m *ProbeMetrics) Status() []ProbeStatus {
 	return out
 }
 
+// probeCopy is one probe as a scrape sees it.
+type probeCopy struct {
+	info    ProbeInfo
+	labels  probeLabels
+	figures probeFigures
+}
+
+// snapshot copies every probe's figures, in label order, each under its
+// own lock: a scrape builds every family from this one copy.
+func (m *ProbeMetrics) snapshot() []probeCopy {
+	probes := m.probes.Load().sorted
+	out := make([]probeCopy, len(probes))
+	for i, state := range probes {
+		state.mu.Lock()
+		out[i] = probeCopy{info: state.info, labels: state.labels, figures: state.figures}
+		state.mu.Unlock()
+	}
+	return out
+}
+
 // Describe implements prometheus.Collector.
 func (m *ProbeMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.info, m.success, m.duration, m.runs, m.failures, m.latency,
-		m.phase, m.statusCode, m.lastRun, m.tlsEarliest, m.tlsLeaf} {
-		ch <- d
+	for _, f := range probeFamilies {
+		ch <- m.descs[f.name]
 	}
 }
 
-// Collect implements prometheus.Collector. It sends each family's series
-// in label order (probes sorted at SetProbes, phases in a pass of their
-// own), with label pairs built once per probe: at 10,000 probes the
-// registry's sort and per-series label allocation otherwise dominate.
+// Collect implements prometheus.Collector with the families of EachFamily.
 func (m *ProbeMetrics) Collect(ch chan<- prometheus.Metric) {
-	probes := m.probes.Load().sorted
-	phases := make([]Phases, len(probes))
-	for i, state := range probes {
-		phases[i] = m.collectProbe(ch, state)
-	}
-	for _, phase := range AllPhases() {
-		for i, state := range probes {
-			if d, ok := phases[i].Get(phase); ok {
-				ch <- &valueMetric{desc: m.phase, labels: state.labels.phase[phase], value: d.Seconds()}
-			}
+	m.EachFamily(func(mf *dto.MetricFamily) error {
+		desc := m.descs[mf.GetName()]
+		for _, metric := range mf.Metric {
+			ch <- dtoMetric{desc: desc, metric: metric}
 		}
-	}
+		return nil
+	})
 }
 
-// probeFigures is a copy of a probe's figures taken under its lock, so the
-// metrics are built without holding it.
-type probeFigures struct {
-	labels      probeLabels
-	isHTTP      bool
-	runs        uint64
-	failures    [len(reasonIndex)]uint64
-	last        Result
-	bucketCount [len(latencyBuckets)]uint64
-	latencySum  float64
-	latencyN    uint64
+// dtoMetric adapts a built dto.Metric to prometheus.Metric.
+type dtoMetric struct {
+	desc   *prometheus.Desc
+	metric *dto.Metric
 }
 
-// collectProbe sends every series of one probe but its phases, which it
-// returns for the phase pass.
-func (m *ProbeMetrics) collectProbe(ch chan<- prometheus.Metric, state *probeState) Phases {
-	state.mu.Lock()
-	f := probeFigures{labels: state.labels, isHTTP: state.info.Type == "http", runs: state.runs, failures: state.failures, last: state.last,
-		bucketCount: state.bucketCount, latencySum: state.latencySum, latencyN: state.latencyN}
-	state.mu.Unlock()
+// Desc implements prometheus.Metric.
+func (m dtoMetric) Desc() *prometheus.Desc { return m.desc }
 
-	base := f.labels.base
-	ch <- &valueMetric{desc: m.info, labels: f.labels.info, value: 1}
-	ch <- &valueMetric{desc: m.runs, labels: base, value: float64(f.runs), counter: true}
-	for i, n := range f.failures {
-		if n > 0 {
-			ch <- &valueMetric{desc: m.failures, labels: f.labels.reasons[i], value: float64(n), counter: true}
-		}
-	}
-	ch <- newLatencyMetric(m.latency, base, &f)
-	if f.last.Start.IsZero() {
-		return Phases{} // never ran: no last-run figures to report
-	}
-	last := f.last
-	ch <- &valueMetric{desc: m.success, labels: base, value: boolToFloat(last.Success)}
-	ch <- &valueMetric{desc: m.duration, labels: base, value: last.Duration.Seconds()}
-	ch <- &valueMetric{desc: m.lastRun, labels: base, value: float64(last.Start.UnixNano()) / 1e9}
-	if f.isHTTP {
-		ch <- &valueMetric{desc: m.statusCode, labels: base, value: float64(last.StatusCode)}
-	}
-	if last.TLS != nil {
-		ch <- &valueMetric{desc: m.tlsEarliest, labels: base, value: unixSeconds(last.TLS.EarliestExpiry)}
-		ch <- &valueMetric{desc: m.tlsLeaf, labels: base, value: unixSeconds(last.TLS.LeafExpiry)}
-	}
-	return last.Phases
+// Write implements prometheus.Metric.
+func (m dtoMetric) Write(out *dto.Metric) error {
+	out.Label, out.Gauge, out.Counter, out.Histogram = m.metric.Label, m.metric.Gauge, m.metric.Counter, m.metric.Histogram
+	return nil
 }
 
 func boolToFloat(b bool) float64 {

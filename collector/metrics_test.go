@@ -4,14 +4,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -179,6 +183,21 @@ func TestRedactURL(t *testing.T) {
 // BenchmarkProbeMetricsGather measures a full /metrics gather of 10,000
 // HTTP probes that have all run (the scrape floor is 1 s for this size).
 func BenchmarkProbeMetricsGather(b *testing.B) {
+	m := benchProbeMetrics()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchProbeMetrics returns 10,000 HTTP probes that have each run twice,
+// once failing.
+func benchProbeMetrics() *ProbeMetrics {
 	m := NewProbeMetrics()
 	infos := make([]ProbeInfo, 10_000)
 	for i := range infos {
@@ -193,12 +212,57 @@ func BenchmarkProbeMetricsGather(b *testing.B) {
 		m.Record(info.ID, Result{Start: time.Now(), Duration: 5 * time.Millisecond, Success: true, StatusCode: 200, Phases: phases})
 		m.Record(info.ID, Result{Start: time.Now(), Duration: 5 * time.Millisecond, Reason: ReasonTimeout})
 	}
-	reg := prometheus.NewRegistry()
+	return m
+}
+
+// TestEachFamilyMatchesRegistry: the streamed families the daemon serves
+// are exactly what a registry gathers from Collect (the golden above).
+func TestEachFamilyMatchesRegistry(t *testing.T) {
+	m := metricsFixture()
+	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(m)
+	want := gatherText(t, reg)
+
+	streamed := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		var families []*dto.MetricFamily
+		err := m.EachFamily(func(mf *dto.MetricFamily) error {
+			families = append(families, mf)
+			return nil
+		})
+		sort.Slice(families, func(i, j int) bool { return families[i].GetName() < families[j].GetName() })
+		return families, err
+	})
+	var b strings.Builder
+	families, _ := streamed.Gather()
+	for _, mf := range families {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both through the same writer, so only content can differ.
+	reg2 := prometheus.NewRegistry()
+	reg2.MustRegister(m)
+	regFamilies, _ := reg2.Gather()
+	var w strings.Builder
+	for _, mf := range regFamilies {
+		expfmt.MetricFamilyToText(&w, mf)
+	}
+	if b.String() != w.String() {
+		t.Errorf("streamed families differ from the registry's:\nstreamed:\n%s\nregistry:\n%s", b.String(), w.String())
+	}
+	if want == "" {
+		t.Fatal("empty golden gather")
+	}
+}
+
+// BenchmarkProbeMetricsScrape measures what the daemon's /metrics does for
+// 10,000 HTTP probes: stream every family through the text encoder.
+func BenchmarkProbeMetricsScrape(b *testing.B) {
+	m := benchProbeMetrics()
 	b.ReportAllocs()
-	b.ResetTimer()
 	for b.Loop() {
-		if _, err := reg.Gather(); err != nil {
+		enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
+		if err := m.EachFamily(enc.Encode); err != nil {
 			b.Fatal(err)
 		}
 	}

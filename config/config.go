@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"regexp"
@@ -104,9 +105,10 @@ func (p *ProbeConfig) Type() string {
 
 // Hash identifies the probe's effective configuration: two probes with the
 // same hash behave the same. The scheduler uses it on reload to keep the
-// state of probes whose configuration did not change.
+// state of probes whose configuration did not change. JSON, not YAML: it
+// is several times cheaper, which counts at 10,000 probes per reload.
 func (p *ProbeConfig) Hash() uint64 {
-	out, err := yaml.Marshal(p)
+	out, err := json.Marshal(p)
 	if err != nil {
 		// Marshalling plain data cannot fail; make a failure visible as a
 		// hash that never matches anything but itself.
@@ -284,6 +286,14 @@ func (r *Regexp) UnmarshalYAML(n *yaml.Node) error {
 	}
 	r.Regexp = compiled
 	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler (for JSON).
+func (r Regexp) MarshalText() ([]byte, error) {
+	if r.Regexp == nil {
+		return nil, nil
+	}
+	return []byte(r.String()), nil
 }
 
 // MarshalYAML implements yaml.Marshaler.

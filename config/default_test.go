@@ -93,3 +93,4 @@ func TestDefaultBadSelfURL(t *testing.T) {
 		t.Errorf("Default(\"not a url\") validates, want an error")
 	}
 }
+

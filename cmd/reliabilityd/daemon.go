@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,7 +82,7 @@ func newDaemon(flags *flagConfig, logger *slog.Logger, registry *prometheus.Regi
 	}, []string{"result"})
 	d.reloadsTotal.WithLabelValues("success")
 	d.reloadsTotal.WithLabelValues("failure")
-	registry.MustRegister(d.probeMetrics, newServiceInfoCollector(&d.current))
+	registry.MustRegister(newServiceInfoCollector(&d.current)) // probe metrics are streamed by /metrics itself
 
 	d.scheduler = collector.NewScheduler(collector.SchedulerOptions{
 		Clock:           collector.RealClock(),
@@ -168,6 +169,10 @@ func (d *daemon) reload() (err error) {
 	}
 	d.apply(cfg, probes)
 	d.lastChecksum = checksum
+	// Parsing and building a large configuration leaves tens of megabytes
+	// of garbage; give it back now rather than carry it in the RSS until
+	// the scavenger gets to it. Reloads are rare, so the forced GC is cheap.
+	debug.FreeOSMemory()
 	d.logger.Info("Configuration applied", "file", cfg.Filename, "services", len(cfg.Services), "probes", len(probes))
 	return nil
 }

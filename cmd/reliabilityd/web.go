@@ -23,13 +23,8 @@ func (d *daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	pages := template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFiles, "templates/*.html"))
 
-	metricsHandler := promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{
-		ErrorLog:            promhttpLogger{d},
-		MaxRequestsInFlight: d.flags.maxRequests,
-		EnableOpenMetrics:   true,
-		Registry:            d.registry,
-	})
-	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(d.registry, metricsHandler))
+	metrics := newMetricsHandler(d.registry, d.probeMetrics, d.flags.maxRequests, d.logger)
+	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(d.registry, metrics))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("Healthy.\n"))
@@ -149,8 +144,3 @@ func templateFuncs() template.FuncMap {
 		"ts": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 	}
 }
-
-// promhttpLogger sends promhttp's errors to the daemon's logger.
-type promhttpLogger struct{ d *daemon }
-
-func (l promhttpLogger) Println(v ...any) { l.d.logger.Error("Serving /metrics", "err", v) }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"compress/gzip"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/reliabilityd/reliabilityd/collector"
+)
+
+// metricsHandler serves /metrics: the registry's families (the daemon's
+// own metrics, Go and process collectors), then the probe families
+// streamed one at a time by ProbeMetrics.EachFamily. The probe families
+// bypass the registry on purpose: at 10,000 probes, gathering them into
+// one tree and re-sorting it costs seconds and a hundred megabytes per
+// scrape (docs/benchmarks.md). Their names never clash with the
+// registry's (probe_* against reliabilityd_*, go_*, process_*, promhttp_*).
+type metricsHandler struct {
+	registry *prometheus.Registry
+	probes   *collector.ProbeMetrics
+	logger   *slog.Logger
+	// inFlight bounds concurrent scrapes; nil means no bound.
+	inFlight chan struct{}
+}
+
+func newMetricsHandler(registry *prometheus.Registry, probes *collector.ProbeMetrics, maxRequests int, logger *slog.Logger) *metricsHandler {
+	h := &metricsHandler{registry: registry, probes: probes, logger: logger}
+	if maxRequests > 0 {
+		h.inFlight = make(chan struct{}, maxRequests)
+	}
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.inFlight != nil {
+		select {
+		case h.inFlight <- struct{}{}:
+			defer func() { <-h.inFlight }()
+		default:
+			http.Error(w, "Limit of concurrent scrapes reached; try again later.", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	families, err := h.registry.Gather()
+	if err != nil {
+		h.logger.Error("Gathering the daemon's metrics", "err", err)
+		http.Error(w, "error gathering metrics: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
+	w.Header().Set("Content-Type", string(format))
+	var out io.Writer = w
+	if acceptsGzip(r) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Add("Vary", "Accept-Encoding")
+		gz := gzip.NewWriter(w)
+		defer gz.Close()
+		out = gz
+	}
+	encoder := expfmt.NewEncoder(out, format)
+	encode := func(mf *dto.MetricFamily) error { return encoder.Encode(mf) }
+	for _, mf := range families {
+		if err := encode(mf); err != nil {
+			h.logger.Debug("Writing /metrics", "err", err) // the scraper went away
+			return
+		}
+	}
+	if err := h.probes.EachFamily(encode); err != nil {
+		h.logger.Debug("Writing /metrics", "err", err)
+		return
+	}
+	if closer, ok := encoder.(expfmt.Closer); ok {
+		closer.Close() // OpenMetrics' "# EOF"
+	}
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		encoding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(encoding), "gzip") && !strings.Contains(strings.ReplaceAll(params, " ", ""), "q=0") {
+			return true
+		}
+	}
+	return false
+}
