@@ -93,4 +93,3 @@ func TestDefaultBadSelfURL(t *testing.T) {
 		t.Errorf("Default(\"not a url\") validates, want an error")
 	}
 }
-
