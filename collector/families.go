@@ -72,7 +72,15 @@ func labelPair(name, value string) *dto.LabelPair {
 // scrape holds one family in memory, never the whole scrape. It stops at
 // the first error emit returns.
 func (m *ProbeMetrics) EachFamily(emit func(*dto.MetricFamily) error) error {
-	b := familyBuilder{probes: m.snapshot()}
+	return m.eachFamily(emit, true)
+}
+
+// eachFamily implements EachFamily. With reuse, the memory of a family is
+// reused for the next one once emit returned, which keeps a scrape's
+// allocations to about one family's size; Collect cannot reuse, because a
+// registry keeps the series it was sent until the scrape is written.
+func (m *ProbeMetrics) eachFamily(emit func(*dto.MetricFamily) error, reuse bool) error {
+	b := familyBuilder{probes: m.snapshot(), reuse: reuse}
 	steps := []func() *dto.MetricFamily{
 		b.info, b.runs, b.failures, b.latency,
 		b.lastRun(familySuccess, func(p *probeCopy) (float64, bool) { return boolToFloat(p.figures.last.Success), true }),
@@ -115,6 +123,8 @@ func tlsExpiry(tls *TLSState, expiry func(*TLSState) float64) (float64, bool) {
 // series.
 type familyBuilder struct {
 	probes []probeCopy
+	reuse  bool
+	spare  *slab // the previous family's memory, when reuse is set
 }
 
 // slab holds the memory of one family of plain (gauge or counter) series.
@@ -128,20 +138,38 @@ type slab struct {
 	out     []*dto.Metric
 }
 
-func newSlab(family probeFamily, capacity int) *slab {
-	s := &slab{
-		family:  family,
-		metrics: make([]dto.Metric, capacity),
-		values:  make([]float64, capacity),
-		labels:  make([]*dto.LabelPair, 0, capacity*len(family.labels)),
-		out:     make([]*dto.Metric, 0, capacity),
+// newSlab returns a slab for capacity series of family, made of the
+// previous family's memory when the builder reuses it.
+func (b *familyBuilder) newSlab(family probeFamily, capacity int) *slab {
+	s := b.spare
+	if s == nil || !b.reuse {
+		s = &slab{}
 	}
+	b.spare = s
+	s.family = family
+	s.metrics = grow(s.metrics, capacity)
+	s.values = grow(s.values, capacity)
+	s.labels = grow(s.labels, capacity*len(family.labels))[:0]
+	s.out = grow(s.out, capacity)[:0]
 	if family.kind == dto.MetricType_COUNTER {
-		s.counts = make([]dto.Counter, capacity)
+		s.counts = grow(s.counts, capacity)
+		s.gauges = s.gauges[:0]
 	} else {
-		s.gauges = make([]dto.Gauge, capacity)
+		s.gauges = grow(s.gauges, capacity)
+		s.counts = s.counts[:0]
 	}
 	return s
+}
+
+// grow returns a zeroed slice of length n, reusing buf's memory when it
+// is large enough.
+func grow[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
 }
 
 // add appends a series with value and label pairs (in label-name order).
@@ -152,7 +180,7 @@ func (s *slab) add(value float64, pairs ...*dto.LabelPair) {
 	start := len(s.labels)
 	s.labels = append(s.labels, pairs...)
 	metric.Label = s.labels[start:len(s.labels):len(s.labels)]
-	if s.counts != nil {
+	if len(s.counts) > 0 {
 		s.counts[i].Value = &s.values[i]
 		metric.Counter = &s.counts[i]
 	} else {
@@ -168,7 +196,7 @@ func (s *slab) build() *dto.MetricFamily {
 }
 
 func (b *familyBuilder) info() *dto.MetricFamily {
-	s := newSlab(familyInfo, len(b.probes))
+	s := b.newSlab(familyInfo, len(b.probes))
 	for i := range b.probes {
 		l := &b.probes[i].labels
 		s.add(1, l.probe, l.service, l.target, l.kind)
@@ -177,7 +205,7 @@ func (b *familyBuilder) info() *dto.MetricFamily {
 }
 
 func (b *familyBuilder) runs() *dto.MetricFamily {
-	s := newSlab(familyRuns, len(b.probes))
+	s := b.newSlab(familyRuns, len(b.probes))
 	for i := range b.probes {
 		p := &b.probes[i]
 		s.add(float64(p.figures.runs), p.labels.probe, p.labels.service)
@@ -194,7 +222,7 @@ func (b *familyBuilder) failures() *dto.MetricFamily {
 			}
 		}
 	}
-	s := newSlab(familyFailures, count)
+	s := b.newSlab(familyFailures, count)
 	for i := range b.probes {
 		p := &b.probes[i]
 		for _, reason := range reasonsByName {
@@ -210,7 +238,7 @@ func (b *familyBuilder) failures() *dto.MetricFamily {
 // has run and for which value reports ok.
 func (b *familyBuilder) lastRun(family probeFamily, value func(*probeCopy) (float64, bool)) func() *dto.MetricFamily {
 	return func() *dto.MetricFamily {
-		s := newSlab(family, len(b.probes))
+		s := b.newSlab(family, len(b.probes))
 		for i := range b.probes {
 			p := &b.probes[i]
 			if p.figures.last.Start.IsZero() {
@@ -225,7 +253,7 @@ func (b *familyBuilder) lastRun(family probeFamily, value func(*probeCopy) (floa
 }
 
 func (b *familyBuilder) phases() *dto.MetricFamily {
-	s := newSlab(familyPhase, len(b.probes)*int(numPhases))
+	s := b.newSlab(familyPhase, len(b.probes)*int(numPhases))
 	// Phases in the order of their names, so the series come sorted.
 	for _, phase := range []Phase{PhaseConnect, PhaseProcessing, PhaseResolve, PhaseTLS, PhaseTransfer} {
 		for i := range b.probes {

@@ -956,3 +956,51 @@ func BenchmarkHTTPProber(b *testing.B) {
 		})
 	}
 }
+
+// TestHTTPTransportsShared: probes set up alike share one transport and
+// still each measure with their own settings; keep-alive probes and other
+// TLS settings get their own.
+func TestHTTPTransportsShared(t *testing.T) {
+	var requests atomic.Int32
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer server.Close()
+	transports := NewHTTPTransports()
+	build := func(path string, mutate func(*config.HTTPProbe)) *httpProber {
+		t.Helper()
+		probe := config.DefaultHTTPProbe
+		probe.URL = server.URL + path
+		if mutate != nil {
+			mutate(&probe)
+		}
+		p, err := NewHTTPProber(config.ProbeConfig{Name: "p", HTTP: &probe}, ProberDeps{HTTPTransports: transports})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.(*httpProber)
+	}
+	good, bad := build("/good", nil), build("/bad", func(p *config.HTTPProbe) { p.IPProtocol = "ip4"; p.IPProtocolFallback = false })
+	keepAlive := build("/good", func(p *config.HTTPProbe) { p.KeepAlive = true })
+	otherTLS := build("/good", func(p *config.HTTPProbe) { p.TLSConfig.ServerName = "other" })
+	if good.transport != bad.transport {
+		t.Error("probes set up alike do not share a transport")
+	}
+	if keepAlive.transport == good.transport || otherTLS.transport == good.transport {
+		t.Error("a keep-alive probe or one with other TLS settings shares the common transport")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if r := good.Probe(ctx); !r.Success {
+		t.Errorf("good probe failed: %v", r.Err)
+	}
+	if r := bad.Probe(ctx); r.Success || r.Reason != ReasonStatus {
+		t.Errorf("bad probe = %+v, want a status failure", r)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("server saw %d requests, want 2", n)
+	}
+}

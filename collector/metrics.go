@@ -250,13 +250,13 @@ func (m *ProbeMetrics) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector with the families of EachFamily.
 func (m *ProbeMetrics) Collect(ch chan<- prometheus.Metric) {
-	m.EachFamily(func(mf *dto.MetricFamily) error {
+	m.eachFamily(func(mf *dto.MetricFamily) error {
 		desc := m.descs[mf.GetName()]
 		for _, metric := range mf.Metric {
 			ch <- dtoMetric{desc: desc, metric: metric}
 		}
 		return nil
-	})
+	}, false)
 }
 
 // dtoMetric adapts a built dto.Metric to prometheus.Metric.

@@ -223,21 +223,25 @@ func TestEachFamilyMatchesRegistry(t *testing.T) {
 	reg.MustRegister(m)
 	want := gatherText(t, reg)
 
-	streamed := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-		var families []*dto.MetricFamily
-		err := m.EachFamily(func(mf *dto.MetricFamily) error {
-			families = append(families, mf)
-			return nil
-		})
-		sort.Slice(families, func(i, j int) bool { return families[i].GetName() < families[j].GetName() })
-		return families, err
+	// A streamed family is only valid during the call: encode it there.
+	texts := map[string]string{}
+	err := m.EachFamily(func(mf *dto.MetricFamily) error {
+		var text strings.Builder
+		_, err := expfmt.MetricFamilyToText(&text, mf)
+		texts[mf.GetName()] = text.String()
+		return err
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(texts))
+	for name := range texts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	var b strings.Builder
-	families, _ := streamed.Gather()
-	for _, mf := range families {
-		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range names {
+		b.WriteString(texts[name])
 	}
 	// Both through the same writer, so only content can differ.
 	reg2 := prometheus.NewRegistry()

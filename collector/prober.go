@@ -48,6 +48,8 @@ type ProberDeps struct {
 	Logger *slog.Logger
 	// Dialer, when set, replaces the default net.Dialer (tests).
 	Dialer *net.Dialer
+	// HTTPTransports, when set, lets HTTP probers share transports.
+	HTTPTransports *HTTPTransports
 }
 
 // NewProberFunc builds a Prober from a probe's configuration.

@@ -163,7 +163,7 @@ func (d *daemon) reload() (err error) {
 	if err != nil {
 		return err
 	}
-	probes, err := buildProbes(cfg, collector.ProberDeps{Logger: d.logger})
+	probes, err := buildProbes(cfg, collector.ProberDeps{Logger: d.logger, HTTPTransports: collector.NewHTTPTransports()})
 	if err != nil {
 		return err
 	}
