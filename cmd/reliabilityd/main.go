@@ -39,7 +39,30 @@ import (
 const defaultListenAddress = ":10089"
 
 func main() {
+	stampVersion()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// stampVersion fills the version information a release build stamps with
+// -ldflags -X (as promu does) from what the Go toolchain recorded, so a
+// plain `go build` or `go run` still reports something in --version and
+// reliabilityd_build_info rather than empty labels.
+func stampVersion() {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	if version.Version == "" {
+		version.Version = info.Main.Version
+	}
+	for _, setting := range info.Settings {
+		switch {
+		case setting.Key == "vcs.revision" && version.Revision == "unknown":
+			version.Revision = setting.Value
+		case setting.Key == "vcs.time" && version.BuildDate == "":
+			version.BuildDate = setting.Value
+		}
+	}
 }
 
 // flagConfig holds every command-line flag.
