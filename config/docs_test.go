@@ -2,6 +2,8 @@ package config
 
 import (
 	"os"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -55,4 +57,42 @@ func TestDocsExamples(t *testing.T) {
 			t.Errorf("the error example gives:\n%s\nthe docs show:\n%s", got, want)
 		}
 	})
+}
+
+// TestDocsCoverFields: every YAML field of the configuration is in
+// docs/configuration.md.
+func TestDocsCoverFields(t *testing.T) {
+	data, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := string(data)
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type, string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || seen[typ] || typ.PkgPath() != reflect.TypeOf(Config{}).PkgPath() {
+			return
+		}
+		seen[typ] = true
+		for i := 0; i < typ.NumField(); i++ {
+			field := typ.Field(i)
+			name, _, _ := strings.Cut(field.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			// In a code span (`history.successes` counts for successes) or a heading.
+			documented := regexp.MustCompile("`[^`\n]*\\b" + name + "\\b[^`\n]*`|(?m)^#+ " + name + "$")
+			if !documented.MatchString(docs) {
+				t.Errorf("field %s.%s is not documented in docs/configuration.md", path, name)
+			}
+			walk(field.Type, path+"."+name)
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "config")
+	if len(seen) < 8 {
+		t.Errorf("walked only %d config types", len(seen))
+	}
 }
