@@ -128,7 +128,28 @@ func parseFlags(args []string, stdout, stderr io.Writer) (cfg *flagConfig, code 
 		fmt.Fprintf(stderr, "reliabilityd: %v\n", err)
 		return nil, 2, true
 	}
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintf(stderr, "reliabilityd: %v\n", err)
+		return nil, 2, true
+	}
 	return cfg, 0, false
+}
+
+// validate checks what kingpin's types cannot.
+func (cfg *flagConfig) validate() error {
+	switch {
+	case cfg.flushInterval <= 0:
+		return fmt.Errorf("--storage.flush-interval must be positive, got %s", cfg.flushInterval)
+	case cfg.schedulerSlot <= 0:
+		return fmt.Errorf("--scheduler.slot must be positive, got %s", cfg.schedulerSlot)
+	case cfg.shutdownTimeout < 0:
+		return fmt.Errorf("--scheduler.shutdown-timeout must not be negative, got %s", cfg.shutdownTimeout)
+	case cfg.configReloadInterval < 0:
+		return fmt.Errorf("--config.reload-interval must not be negative, got %s", cfg.configReloadInterval)
+	case cfg.maxRequests < 0:
+		return fmt.Errorf("--web.max-requests must not be negative, got %d", cfg.maxRequests)
+	}
+	return nil
 }
 
 // run is main without os.Exit, so tests can call it.
@@ -145,6 +166,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		debug.SetGCPercent(flags.gogc)
 	}
 
+	if file := *flags.web.WebConfigFile; file != "" {
+		// Found now, not at the first request or after the state loaded.
+		if err := web.Validate(file); err != nil {
+			fmt.Fprintf(stderr, "reliabilityd: --web.config.file %s: %v\n", file, err)
+			return 1
+		}
+	}
 	if flags.configCheck {
 		return checkConfig(flags.configFile, stdout, stderr)
 	}
@@ -171,6 +199,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := d.start(); err != nil {
 		logger.Error("Cannot load the configuration", "file", flags.configFile, "err", err)
+		d.closeListeners()
 		return 1
 	}
 	if err := d.serve(); err != nil {
@@ -277,6 +306,13 @@ func (d *daemon) listen() ([]net.Listener, error) {
 		return nil, nil
 	}
 	return d.listeners, nil
+}
+
+// closeListeners closes the listeners of a daemon that never served.
+func (d *daemon) closeListeners() {
+	for _, l := range d.listeners {
+		l.Close()
+	}
 }
 
 // openListeners listens on every --web.listen-address.

@@ -18,6 +18,8 @@ func TestRunFlags(t *testing.T) {
 	os.WriteFile(bad, []byte("services:\n  - name: a\n    probes:\n      - {name: p, tcp: {address: nope}, colour: red}\n"), 0o600)
 	os.WriteFile(badCA, []byte("services:\n  - name: a\n    probes:\n      - {name: p, http: {url: 'https://x/', tls_config: {ca_file: missing.pem}}}\n"), 0o600)
 
+	badWeb := filepath.Join(dir, "web.yml")
+	os.WriteFile(badWeb, []byte("tls_server_config: {cert_file: nope.pem}\n"), 0o600)
 	tests := []struct {
 		name       string
 		args       []string
@@ -28,6 +30,9 @@ func TestRunFlags(t *testing.T) {
 		{"version", []string{"--version"}, 0, []string{"reliabilityd, version"}, nil},
 		{"help", []string{"--help"}, 0, []string{"--config.file", "--web.listen-address", "--storage.path", "--log.level"}, nil},
 		{"unknown flag", []string{"--no-such-flag"}, 2, nil, []string{"unknown long flag"}},
+		{"bad flush interval", []string{"--storage.flush-interval=0s"}, 2, nil, []string{"--storage.flush-interval must be positive"}},
+		{"bad slot", []string{"--scheduler.slot=-1s"}, 2, nil, []string{"--scheduler.slot must be positive"}},
+		{"bad web config", []string{"--web.config.file=" + badWeb, "--config.check", "--config.file=" + good}, 1, nil, []string{"--web.config.file " + badWeb}},
 		{"check needs a file", []string{"--config.check"}, 2, nil, []string{"--config.check needs --config.file"}},
 		{"check good", []string{"--config.check", "--config.file=" + good}, 0, []string{"OK (1 services, 1 probes)"}, nil},
 		{"check bad", []string{"--config.check", "--config.file=" + bad}, 1, nil, []string{bad + ":4:", "colour", "address"}},
