@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Limits of validation. History is bounded because every probe keeps its
@@ -111,6 +112,11 @@ func validName(name string) bool {
 	return name != ""
 }
 
+// MaxProbeInterval bounds probe intervals: a probe that runs less than
+// once a year measures nothing useful, and bounded intervals keep the
+// scheduler's due-time arithmetic far from overflowing.
+const MaxProbeInterval = Duration(365 * 24 * time.Hour)
+
 func (v *validator) probe(path string, p *ProbeConfig, g *GlobalConfig) {
 	// A zero inherited from an invalid global value is reported there.
 	if g.ProbeInterval > 0 && p.Interval <= 0 {
@@ -121,6 +127,9 @@ func (v *validator) probe(path string, p *ProbeConfig, g *GlobalConfig) {
 	}
 	if p.Interval > 0 && p.Timeout > p.Interval {
 		v.addf(path+".timeout", "%s must not exceed the interval (%s)", p.Timeout, p.Interval)
+	}
+	if p.Interval > MaxProbeInterval {
+		v.addf(path+".interval", "%s is longer than the maximum of %s", p.Interval, MaxProbeInterval)
 	}
 	switch {
 	case p.HTTP == nil && p.TCP == nil:
