@@ -50,7 +50,10 @@ type httpProber struct {
 	ipFallback      bool
 	followRedirects bool
 	maxRedirects    int
-	bodySizeLimit   int64
+	// keepAlive: the prober owns its transport and may reuse connections;
+	// otherwise every run dials a connection of its own, used once.
+	keepAlive     bool
+	bodySizeLimit int64
 
 	// Credentials, read from their files at every run.
 	needsCredentials bool
@@ -89,14 +92,14 @@ func NewHTTPProber(cfg config.ProbeConfig, deps ProberDeps) (Prober, error) {
 	if cfg.HTTP == nil {
 		return nil, fmt.Errorf("probe %q: no http section", cfg.Name)
 	}
-	p, err := newHTTPProber(cfg.HTTP, deps)
+	p, err := newHTTPProber(cfg.HTTP, cfg.Timeout.Duration(), deps)
 	if err != nil {
 		return nil, fmt.Errorf("probe %q: %w", cfg.Name, err)
 	}
 	return p, nil
 }
 
-func newHTTPProber(cfg *config.HTTPProbe, deps ProberDeps) (*httpProber, error) {
+func newHTTPProber(cfg *config.HTTPProbe, timeout time.Duration, deps ProberDeps) (*httpProber, error) {
 	target, err := parseTargetURL(cfg.URL)
 	if err != nil {
 		return nil, err
@@ -117,6 +120,7 @@ func newHTTPProber(cfg *config.HTTPProbe, deps ProberDeps) (*httpProber, error) 
 		maxRedirects:    cfg.MaxRedirects,
 		bodySizeLimit:   int64(cfg.BodySizeLimit),
 		failIfNotTLS:    cfg.FailIfNotTLS,
+		keepAlive:       cfg.KeepAlive,
 		bearerTokenFile: cfg.BearerTokenFile,
 	}
 	if p.method == "" {
@@ -138,7 +142,7 @@ func newHTTPProber(cfg *config.HTTPProbe, deps ProberDeps) (*httpProber, error) 
 		return nil, err
 	}
 	p.transport = deps.HTTPTransports.get(transportKey{tls: cfg.TLSConfig, serverName: tlsConfig.ServerName,
-		isTLS: target.Scheme == "https", dialer: deps.Dialer}, tlsConfig, cfg.KeepAlive)
+		isTLS: target.Scheme == "https", dialer: deps.Dialer}, tlsConfig, cfg.KeepAlive, timeout)
 	p.client = &http.Client{Transport: p.transport, CheckRedirect: p.checkRedirect}
 	p.bodyBuffers.New = func() any { return new(bytes.Buffer) }
 	return p, nil
@@ -277,26 +281,41 @@ func (p *httpProber) newBody() (io.ReadCloser, error) {
 // environment, our dialer (resolution with address-family preference and
 // phase timing) and, unless keep_alive is set, a fresh connection per run.
 // Timeouts all come from the run's context.
-func newHTTPTransport(tlsConfig *tls.Config, isTLS, keepAlive bool) *http.Transport {
-	return &http.Transport{
+func newHTTPTransport(tlsConfig *tls.Config, isTLS, keepAlive bool, timeout time.Duration) *http.Transport {
+	transport := &http.Transport{
 		Proxy:               nil,
 		DialContext:         dialHTTPTarget,
 		TLSClientConfig:     tlsConfig,
 		DisableKeepAlives:   !keepAlive,
-		ForceAttemptHTTP2:   isTLS,
 		MaxIdleConnsPerHost: 1,
 		IdleConnTimeout:     keepAliveIdleTimeout,
 		// The body limit counts the bytes the server sent; transparent
 		// gzip would also cost CPU on the hot path.
 		DisableCompression: true,
 	}
+	if keepAlive {
+		// HTTP/2 when the server offers it. A kept-alive connection is
+		// not dialled with a run's deadline, so the handshake is bounded
+		// by the probe's timeout here.
+		transport.ForceAttemptHTTP2 = isTLS
+		transport.TLSHandshakeTimeout = timeout
+	} else {
+		// HTTP/1.1 only: HTTP/2's connection pool ignores
+		// DisableKeepAlives, so a connection dialled for one run (or one
+		// given up on) could serve another, which would then measure no
+		// connect and no handshake. A non-nil empty map disables HTTP/2.
+		transport.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return transport
 }
 
-// Close implements Closer: it closes kept-alive connections. (A shared
-// transport never keeps connections alive, so this touches no other
-// probe's.)
+// Close implements Closer: it closes kept-alive connections. Only a
+// keep-alive prober has any, and only it owns its transport: a shared one
+// is left alone, as other probes use it.
 func (p *httpProber) Close() {
-	p.transport.CloseIdleConnections()
+	if p.keepAlive {
+		p.transport.CloseIdleConnections()
+	}
 }
 
 // HTTPTransports shares http.Transports between HTTP probers whose
@@ -324,38 +343,40 @@ type transportKey struct {
 }
 
 // get returns a transport for key: shared when possible, else its own.
-func (t *HTTPTransports) get(key transportKey, tlsConfig *tls.Config, keepAlive bool) *http.Transport {
+func (t *HTTPTransports) get(key transportKey, tlsConfig *tls.Config, keepAlive bool, timeout time.Duration) *http.Transport {
 	if t == nil || keepAlive {
 		// Kept-alive connections belong to one probe: its Close must not
 		// cut another's, and its timings must not ride another's conns.
-		return newHTTPTransport(tlsConfig, key.isTLS, keepAlive)
+		return newHTTPTransport(tlsConfig, key.isTLS, keepAlive, timeout)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if shared, ok := t.transports[key]; ok {
 		return shared
 	}
-	transport := newHTTPTransport(tlsConfig, key.isTLS, false)
+	transport := newHTTPTransport(tlsConfig, key.isTLS, false, 0)
 	t.transports[key] = transport
 	return transport
 }
 
-// redirectError reports a redirect beyond max_redirects.
-type redirectError struct{ max int }
+// redirectError reports a redirect that is not followed: beyond
+// max_redirects, or to a scheme other than http and https.
+type redirectError struct{ msg string }
 
-func (e *redirectError) Error() string {
-	return "too many redirects (max_redirects " + strconv.Itoa(e.max) + ")"
-}
+func (e *redirectError) Error() string { return e.msg }
 
 // checkRedirect enforces follow_redirects and max_redirects. via holds
 // the requests already sent, so len(via) is the redirect about to be
 // followed.
-func (p *httpProber) checkRedirect(_ *http.Request, via []*http.Request) error {
+func (p *httpProber) checkRedirect(req *http.Request, via []*http.Request) error {
 	if !p.followRedirects {
 		return http.ErrUseLastResponse
 	}
 	if len(via) > p.maxRedirects {
-		return &redirectError{max: p.maxRedirects}
+		return &redirectError{msg: "too many redirects (max_redirects " + strconv.Itoa(p.maxRedirects) + ")"}
+	}
+	if scheme := req.URL.Scheme; scheme != "http" && scheme != "https" {
+		return &redirectError{msg: "redirect to unsupported scheme " + strconv.Quote(scheme)}
 	}
 	return nil
 }
@@ -369,6 +390,11 @@ func dialHTTPTarget(ctx context.Context, network, address string) (net.Conn, err
 		return nil, fmt.Errorf("dial %s: no probe run in the request context", address)
 	}
 	p := run.prober
+	if !run.deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, run.deadline)
+		defer cancel()
+	}
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", address, err)
@@ -388,6 +414,12 @@ func dialHTTPTarget(ctx context.Context, network, address string) (net.Conn, err
 	}
 	conn, err := p.dialer.DialContext(ctx, network, dialAddress)
 	run.add(PhaseConnect, time.Since(connectStart))
+	if err == nil && !p.keepAlive && !run.deadline.IsZero() {
+		// The connection serves this run only: its deadline bounds the
+		// TLS handshake and every read and write, so nothing of the run
+		// outlives it, even what net/http does after the run gave up.
+		conn.SetDeadline(run.deadline)
+	}
 	return conn, err
 }
 
@@ -413,11 +445,18 @@ type httpRun struct {
 	// address-family preference here, so a transport can be shared.
 	prober *httpProber
 
+	// deadline is the run's, re-applied to the dial: net/http dials with
+	// a context stripped of the request's deadline.
+	deadline time.Time
+
 	mu       sync.Mutex
 	finished bool
 	phases   Phases
 	// Starts of the phases in progress; zero when none is.
 	tlsStart, requestSent, firstByte time.Time
+	// tlsFailed: a handshake of this run failed (the peer may have just
+	// closed the connection, which reads as a plain EOF).
+	tlsFailed bool
 }
 
 func (r *httpRun) add(phase Phase, d time.Duration) {
@@ -468,9 +507,12 @@ func (r *httpRun) tlsHandshakeStart() {
 	r.mu.Unlock()
 }
 
-func (r *httpRun) tlsHandshakeDone(tls.ConnectionState, error) {
+func (r *httpRun) tlsHandshakeDone(_ tls.ConnectionState, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err != nil {
+		r.tlsFailed = true
+	}
 	if !r.finished && !r.tlsStart.IsZero() {
 		r.phases.Add(PhaseTLS, time.Since(r.tlsStart))
 		r.tlsStart = time.Time{}
@@ -522,6 +564,7 @@ func (r *httpRun) finish(end time.Time) Phases {
 func (p *httpProber) Probe(ctx context.Context) Result {
 	result := Result{Start: time.Now()}
 	run := &httpRun{prober: p}
+	run.deadline, _ = ctx.Deadline()
 	result.Reason, result.Err = p.exchange(ctx, run, &result)
 	end := time.Now()
 	result.Duration = end.Sub(result.Start)
@@ -543,7 +586,7 @@ func (p *httpProber) exchange(ctx context.Context, run *httpRun, result *Result)
 		result.StatusCode = resp.StatusCode
 	}
 	if err != nil {
-		return classifyHTTPError(err, ctx.Err()), err
+		return run.classify(err, ctx.Err()), err
 	}
 	defer resp.Body.Close()
 	if resp.TLS != nil {
@@ -559,7 +602,7 @@ func (p *httpProber) exchange(ctx context.Context, run *httpRun, result *Result)
 	case statusErr != nil:
 		return ReasonStatus, statusErr
 	case readErr != nil:
-		return classifyHTTPError(readErr, ctx.Err()), fmt.Errorf("reading body: %w", readErr)
+		return run.classify(readErr, ctx.Err()), fmt.Errorf("reading body: %w", readErr)
 	case size > p.bodySizeLimit:
 		return ReasonBodyTooLarge, fmt.Errorf("body exceeds body_size_limit of %d bytes", p.bodySizeLimit)
 	}
@@ -569,14 +612,33 @@ func (p *httpProber) exchange(ctx context.Context, run *httpRun, result *Result)
 	return "", nil
 }
 
+// classify is classifyHTTPError knowing what the run saw: a failed TLS
+// handshake makes the failure a TLS one whatever error surfaced.
+func (r *httpRun) classify(err, ctxErr error) Reason {
+	reason := classifyHTTPError(err, ctxErr)
+	r.mu.Lock()
+	tlsFailed := r.tlsFailed
+	r.mu.Unlock()
+	if tlsFailed && (reason == ReasonProtocol || reason == ReasonInternal) {
+		return ReasonTLS
+	}
+	return reason
+}
+
 // classifyHTTPError is ClassifyError plus what only an HTTP client sees:
-// our redirect limit.
+// redirects not followed, and responses net/http could not parse.
 func classifyHTTPError(err, ctxErr error) Reason {
 	var redirectErr *redirectError
 	if errors.As(err, &redirectErr) {
 		return ReasonRedirect
 	}
-	return ClassifyError(err, ctxErr)
+	reason := ClassifyError(err, ctxErr)
+	if reason == ReasonInternal && strings.Contains(err.Error(), "malformed HTTP") {
+		// net/http's unexported badStringError: "malformed HTTP status
+		// code", "malformed HTTP response", "malformed MIME header".
+		return ReasonProtocol
+	}
+	return reason
 }
 
 // newRequest copies the template with the run's context and, when the

@@ -551,40 +551,56 @@ func TestHTTPProberTLS(t *testing.T) {
 	}
 }
 
+// TestHTTPProberHTTP2: a fresh-connection probe speaks HTTP/1.1 even to an
+// HTTP/2 server (HTTP/2's pool would hand one run's connection to
+// another); a keep-alive probe uses HTTP/2 and reuses its connection.
 func TestHTTPProberHTTP2(t *testing.T) {
-	ca := newTestCA(t)
-	var conns, http2Requests atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 2 {
-			http2Requests.Add(1)
-		}
-		io.WriteString(w, "h2")
-	}))
-	srv.EnableHTTP2 = true
-	srv.TLS = httpsServerTLS(ca.leaf(t, leafOptions{}), nil, 0)
-	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.StartTLS()
-	defer srv.Close()
+	for _, tc := range []struct {
+		keepAlive            bool
+		wantHTTP2, wantConns int32
+	}{
+		{keepAlive: false, wantHTTP2: 0, wantConns: 2},
+		{keepAlive: true, wantHTTP2: 2, wantConns: 1},
+	} {
+		t.Run(fmt.Sprintf("keep_alive=%v", tc.keepAlive), func(t *testing.T) {
+			ca := newTestCA(t)
+			var conns, http2Requests atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.ProtoMajor == 2 {
+					http2Requests.Add(1)
+				}
+				io.WriteString(w, "h2")
+			}))
+			srv.EnableHTTP2 = true
+			srv.TLS = httpsServerTLS(ca.leaf(t, leafOptions{}), nil, 0)
+			srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+				if state == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.StartTLS()
+			defer srv.Close()
 
-	prober := newTestHTTPProber(t, httpProbeConfig(srv.URL, func(c *config.HTTPProbe) {
-		c.TLSConfig.CAFile = ca.certFile
-		c.FailIfBodyNotMatches = []config.Regexp{httpRegexp(t, "^h2$")}
-	}))
-	for range 2 {
-		result := httpProbeOnce(t, prober, httpTestTimeout)
-		assertHTTPResult(t, result, "", "")
-		assertHTTPPhases(t, result, []Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer}, nil)
-	}
-	if got := http2Requests.Load(); got != 2 {
-		t.Errorf("server saw %d HTTP/2 requests, want 2", got)
-	}
-	// Without keep_alive, HTTP/2 connections are not reused either.
-	if got := conns.Load(); got != 2 {
-		t.Errorf("server accepted %d connections, want 2", got)
+			prober := newTestHTTPProber(t, httpProbeConfig(srv.URL, func(c *config.HTTPProbe) {
+				c.TLSConfig.CAFile = ca.certFile
+				c.FailIfBodyNotMatches = []config.Regexp{httpRegexp(t, "^h2$")}
+				c.KeepAlive = tc.keepAlive
+			}))
+			first := httpProbeOnce(t, prober, httpTestTimeout)
+			assertHTTPResult(t, first, "", "")
+			assertHTTPPhases(t, first, []Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer}, nil)
+			second := httpProbeOnce(t, prober, httpTestTimeout)
+			assertHTTPResult(t, second, "", "")
+			if _, dialled := second.Phases.Get(PhaseConnect); dialled == tc.keepAlive {
+				t.Errorf("second run dialled: %v, want %v", dialled, !tc.keepAlive)
+			}
+			if got := http2Requests.Load(); got != tc.wantHTTP2 {
+				t.Errorf("server saw %d HTTP/2 requests, want %d", got, tc.wantHTTP2)
+			}
+			if got := conns.Load(); got != tc.wantConns {
+				t.Errorf("server accepted %d connections, want %d", got, tc.wantConns)
+			}
+		})
 	}
 }
 
@@ -918,7 +934,8 @@ func TestClassifyHTTPError(t *testing.T) {
 		ctxErr error
 		want   Reason
 	}{
-		{name: "redirects", err: fmt.Errorf("get: %w", &redirectError{max: 3}), want: ReasonRedirect},
+		{name: "redirects", err: fmt.Errorf("get: %w", &redirectError{msg: "too many redirects"}), want: ReasonRedirect},
+		{name: "malformed response", err: errors.New(`malformed HTTP status code "x"`), want: ReasonProtocol},
 		{name: "remote alert", err: &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, want: ReasonTLS},
 		{name: "deadline wins", err: &net.OpError{Op: "remote error", Err: errors.New("x")}, ctxErr: context.DeadlineExceeded, want: ReasonTimeout},
 		{name: "refused", err: &net.OpError{Op: "dial", Err: errors.New("refused")}, want: ReasonConnect},
@@ -1003,4 +1020,94 @@ func TestHTTPTransportsShared(t *testing.T) {
 	if n := requests.Load(); n != 2 {
 		t.Errorf("server saw %d requests, want 2", n)
 	}
+}
+
+// TestHTTPProberNothingOutlivesTheDeadline: against a TLS "tarpit" that
+// accepts connections and never answers the handshake, every run fails
+// as a timeout and its connection is closed by its deadline: net/http
+// dials with a context stripped of the request's deadline, so without
+// the run's own deadline the dial and handshake would linger.
+func TestHTTPProberNothingOutlivesTheDeadline(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	var open atomic.Int32
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			open.Add(1)
+			go func() {
+				io.Copy(io.Discard, conn) // returns when the client closes
+				conn.Close()
+				open.Add(-1)
+			}()
+		}
+	}()
+	prober := newTestHTTPProber(t, httpProbeConfig("https://"+listener.Addr().String()+"/", nil))
+	const runs = 5
+	for range runs {
+		result := httpProbeOnce(t, prober, 100*time.Millisecond)
+		assertHTTPResult(t, result, ReasonTimeout, "")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for open.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open.Load(); n != 0 {
+		t.Errorf("%d of %d connections still open 3s after their runs timed out", n, runs)
+	}
+}
+
+func TestHTTPProberReasons(t *testing.T) {
+	redirectFTP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "ftp://files.example/x", http.StatusFound)
+	}))
+	defer redirectFTP.Close()
+	malformed := rawServer(t, "HTTP/1.1 abc OK\r\n\r\n")
+	tlsClose := rawServer(t, "") // closes at once: the handshake reads EOF
+	for _, tc := range []struct {
+		name, url  string
+		wantReason Reason
+	}{
+		{"redirect to ftp", redirectFTP.URL, ReasonRedirect},
+		{"malformed status line", "http://" + malformed, ReasonProtocol},
+		{"peer closes during the TLS handshake", "https://" + tlsClose, ReasonTLS},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			result := httpProbeOnce(t, newTestHTTPProber(t, httpProbeConfig(tc.url, nil)), httpTestTimeout)
+			assertHTTPResult(t, result, tc.wantReason, "")
+		})
+	}
+}
+
+// rawServer answers every connection with reply, then closes it, and
+// returns its address.
+func rawServer(t *testing.T, reply string) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { listener.Close() })
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			if reply != "" {
+				conn.SetReadDeadline(time.Now().Add(time.Second))
+				buf := make([]byte, 4096)
+				conn.Read(buf) // the request
+				io.WriteString(conn, reply)
+			}
+			conn.Close()
+		}
+	}()
+	return listener.Addr().String()
 }
