@@ -63,9 +63,18 @@ func (t realTimer) Stop() bool { return t.t.Stop() }
 // FakeClock is a Clock for tests: time stands still until Advance moves
 // it. It is safe for concurrent use. Tests synchronise with the code
 // under test through BlockUntil and BlockUntilTimers instead of sleeping.
+//
+// Like the real clock, it keeps two times: the elapsed time that timers
+// count (the monotonic clock behind time.Timer) and the wall time that
+// Now reads. Advance moves both; StepWall moves only the wall time, as an
+// NTP step or settimeofday does.
 type FakeClock struct {
-	mu  sync.Mutex
+	mu sync.Mutex
+	// now is the elapsed time: timers fire when it reaches their when.
 	now time.Time
+	// wallOffset is what StepWall added to the wall time: Now reads
+	// now+wallOffset.
+	wallOffset time.Duration
 	// armed holds the timers waiting to fire, channel and context ones.
 	armed []*fakeTimer
 	// seq orders timers armed for the same instant: first armed fires first.
@@ -84,8 +93,10 @@ func NewFakeClock(start time.Time) *FakeClock {
 func (c *FakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	return c.wallLocked()
 }
+
+func (c *FakeClock) wallLocked() time.Time { return c.now.Add(c.wallOffset) }
 
 // NewTimer implements Clock. A timer with d <= 0 fires at once.
 func (c *FakeClock) NewTimer(d time.Duration) Timer {
@@ -142,15 +153,30 @@ func (c *FakeClock) Advance(d time.Duration) {
 			continue
 		}
 		select {
-		case next.ch <- c.now:
+		case next.ch <- c.wallLocked():
 		default: // an unread value is pending: like time.Timer, one is enough
 		}
 	}
 	c.mu.Unlock()
 }
 
+// StepWall moves the wall time that Now reads by d, forward or back,
+// without moving the elapsed time that timers count: no timer fires and
+// every armed timer still fires after the same Advance, as real timers
+// do when the system clock is stepped (NTP, settimeofday, a restored
+// VM). Values delivered by timers and the deadlines BlockUntil reports
+// are wall times, so they move by d too.
+func (c *FakeClock) StepWall(d time.Duration) {
+	c.mu.Lock()
+	c.wallOffset += d
+	// The deadlines BlockUntil reports have changed.
+	c.broadcastLocked()
+	c.mu.Unlock()
+}
+
 // BlockUntil blocks until ready, called with the deadlines of the armed
-// timers made by NewTimer (earliest first), returns true, or ctx is done.
+// timers made by NewTimer (earliest first, as wall times: what Now will
+// read when each fires), returns true, or ctx is done.
 // It lets a test wait until the code under test has armed its next timer,
 // that is, has finished reacting to the last Advance.
 func (c *FakeClock) BlockUntil(ctx context.Context, ready func(deadlines []time.Time) bool) error {
@@ -193,7 +219,7 @@ func (c *FakeClock) channelDeadlinesLocked() []time.Time {
 	var deadlines []time.Time
 	for _, t := range c.armed {
 		if t.ch != nil {
-			deadlines = append(deadlines, t.when)
+			deadlines = append(deadlines, t.when.Add(c.wallOffset))
 		}
 	}
 	slices.SortFunc(deadlines, func(a, b time.Time) int { return a.Compare(b) })
@@ -220,9 +246,14 @@ func (c *FakeClock) disarmLocked(t *fakeTimer) bool {
 
 func (c *FakeClock) notifyLocked(t *fakeTimer) {
 	if t.ch != nil {
-		close(c.changed)
-		c.changed = make(chan struct{})
+		c.broadcastLocked()
 	}
+}
+
+// broadcastLocked wakes BlockUntil to look at the deadlines again.
+func (c *FakeClock) broadcastLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
 }
 
 // fakeTimer is either a channel timer (ch) or a function timer (fn).
@@ -230,8 +261,10 @@ type fakeTimer struct {
 	clock *FakeClock
 	ch    chan time.Time
 	fn    func()
-	when  time.Time
-	seq   uint64
+	// when is on the elapsed time (FakeClock.now), not the wall time, so
+	// that StepWall does not move it.
+	when time.Time
+	seq  uint64
 }
 
 // C implements Timer.
@@ -251,7 +284,7 @@ func (t *fakeTimer) Reset(d time.Duration) {
 		}
 		return
 	}
-	t.ch <- c.now // drained above, so this never blocks
+	t.ch <- c.wallLocked() // drained above, so this never blocks
 	c.mu.Unlock()
 }
 

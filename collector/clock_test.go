@@ -202,3 +202,54 @@ func TestRealClock(t *testing.T) {
 		t.Fatalf("deadline %v, %v; want an hour from now", deadline, ok)
 	}
 }
+
+func TestFakeClockStepWall(t *testing.T) {
+	start := time.Unix(schedTestStart, 0)
+	tests := []struct {
+		name  string
+		steps []time.Duration
+	}{
+		{"back", []time.Duration{-time.Hour}},
+		{"forward", []time.Duration{time.Hour}},
+		{"steps add up", []time.Duration{-time.Hour, -time.Hour, 30 * time.Minute}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewFakeClock(start)
+			timer := c.NewTimer(10 * time.Second)
+			ctx, cancel := c.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var step time.Duration
+			for _, d := range tt.steps {
+				c.StepWall(d)
+				step += d
+			}
+			if got, want := c.Now(), start.Add(step); !got.Equal(want) {
+				t.Fatalf("Now() = %v after the step, want %v", got, want)
+			}
+			// The deadline reported is the wall time the timer will fire at.
+			short, shortCancel := context.WithTimeout(context.Background(), schedWait)
+			defer shortCancel()
+			want := start.Add(10*time.Second + step)
+			if err := c.BlockUntil(short, func(d []time.Time) bool { return len(d) == 1 && d[0].Equal(want) }); err != nil {
+				t.Fatalf("deadline not reported at %v: %v", want, err)
+			}
+			// Timers count elapsed time: the step neither fires nor delays them.
+			if fired, _ := fakeTimerReceived(timer); fired {
+				t.Fatal("the step fired the timer")
+			}
+			c.Advance(5 * time.Second)
+			if ctx.Err() != context.DeadlineExceeded {
+				t.Fatalf("context Err() = %v after its 5s elapsed, want %v", ctx.Err(), context.DeadlineExceeded)
+			}
+			c.Advance(4 * time.Second)
+			if fired, _ := fakeTimerReceived(timer); fired {
+				t.Fatal("fired after 9s of a 10s timer")
+			}
+			c.Advance(time.Second)
+			if fired, at := fakeTimerReceived(timer); !fired || !at.Equal(want) {
+				t.Fatalf("after 10s: fired %v at %v, want true at %v (wall time)", fired, at, want)
+			}
+		})
+	}
+}

@@ -37,11 +37,20 @@ const (
 // it, a run is late when it starts more than a tenth of its interval late.
 const maxLateThreshold = time.Second
 
+// maxSchedulerInterval bounds probe intervals; Apply rejects longer ones.
+// Due times are Unix nanoseconds in an int64: an interval of centuries
+// would overflow due+interval into the past, sort that probe first in the
+// queue for ever and stall every other probe. The config loader accepts
+// at most a year; 366 days leaves room for a leap year. Timeouts are
+// capped at the interval, so this bounds them too.
+const maxSchedulerInterval = 366 * 24 * time.Hour
+
 // ScheduledProbe is a probe as the scheduler sees it: what to run, how
 // often, and an identity that survives reloads.
 type ScheduledProbe struct {
 	ID ProbeID
-	// Interval is the time between two due times; it must be positive.
+	// Interval is the time between two due times; it must be positive and
+	// at most 366 days.
 	Interval time.Duration
 	// Timeout bounds each run. Zero or more than Interval means Interval,
 	// so a probe never overlaps itself because of its timeout.
@@ -110,7 +119,18 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	entries map[ProbeID]*schedEntry
-	queue   schedQueue // by due time; filled once Run has started
+	// draining holds, by ID, the retired entry whose run is still in
+	// flight, until that run finishes. There is at most one per ID, since
+	// a probe never overlaps itself, and it is the predecessor of any entry
+	// scheduled for the ID meanwhile: also of one removed and then added
+	// back, which is no longer in entries.
+	draining map[ProbeID]*schedEntry
+	queue    schedQueue // by due time; filled once Run has started
+	// lastNow is the latest clock reading taken under mu (Unix
+	// nanoseconds). Due times are computed from such readings, so none lies
+	// more than an interval past it; a reading well before it means the
+	// wall clock was stepped back. See observeNowLocked.
+	lastNow int64
 	started bool
 	stopped bool
 }
@@ -144,8 +164,10 @@ type schedEntry struct {
 	// for the cap never starts. Written under Scheduler.mu; atomic so that
 	// workers can read it without the lock.
 	retired atomic.Bool
-	// predecessor is the entry this one replaced, until its last run has
-	// finished, so the same probe ID never has two runs in flight.
+	// predecessor is the entry of the same probe ID that was draining
+	// (retired with a run in flight) when this one was scheduled, until
+	// that run has finished, so the same probe ID never has two runs in
+	// flight.
 	predecessor *schedEntry
 }
 
@@ -161,6 +183,7 @@ func NewScheduler(opts SchedulerOptions) *Scheduler {
 		shutdownTimeout: cmp.Or(opts.ShutdownTimeout, DefaultShutdownTimeout),
 		wake:            make(chan struct{}, 1),
 		entries:         map[ProbeID]*schedEntry{},
+		draining:        map[ProbeID]*schedEntry{},
 	}
 	if s.clock == nil {
 		s.clock = RealClock()
@@ -229,7 +252,6 @@ func mod(a, b int64) int64 {
 // no more results for removed probes. maxConcurrent <= 0 means
 // DefaultMaxConcurrentRuns.
 func (s *Scheduler) Apply(probes []ScheduledProbe, maxConcurrent int) {
-	now := s.clock.Now().UnixNano()
 	var toClose []Prober
 	var removed []*schedEntry
 
@@ -242,6 +264,11 @@ func (s *Scheduler) Apply(probes []ScheduledProbe, maxConcurrent int) {
 		s.logger.Warn("scheduler stopped, ignoring probes applied after shutdown", "probes", len(probes))
 		return
 	}
+	// Read under the lock: a reading taken before it can predate a
+	// dispatch that the loop made meanwhile, and give a replacement a due
+	// time that the loop has already handled, counted as a skip.
+	now := s.clock.Now().UnixNano()
+	s.observeNowLocked(now)
 	listed := make(map[ProbeID]bool, len(probes))
 	for _, p := range probes {
 		toClose = append(toClose, s.applyOneLocked(p, listed, now)...)
@@ -251,6 +278,11 @@ func (s *Scheduler) Apply(probes []ScheduledProbe, maxConcurrent int) {
 			delete(s.entries, id)
 			toClose = append(toClose, s.retireLocked(e)...)
 			removed = append(removed, e)
+			// The run in flight for the ID may belong to an entry that e
+			// replaced: its result must be dropped as well.
+			if d := s.draining[id]; d != nil && d != e {
+				removed = append(removed, d)
+			}
 		}
 	}
 	limit := normalizeMaxConcurrent(maxConcurrent)
@@ -274,9 +306,10 @@ func (s *Scheduler) Apply(probes []ScheduledProbe, maxConcurrent int) {
 // applyOneLocked schedules p and returns the probers to close. listed
 // collects the IDs seen so far.
 func (s *Scheduler) applyOneLocked(p ScheduledProbe, listed map[ProbeID]bool, now int64) []Prober {
-	if p.Interval <= 0 || p.Prober == nil {
-		s.logger.Error("not scheduling probe with a non-positive interval or no prober",
-			"service", p.ID.Service, "probe", p.ID.Probe, "interval", p.Interval)
+	if p.Interval <= 0 || p.Interval > maxSchedulerInterval || p.Prober == nil {
+		s.logger.Error("not scheduling probe with an interval out of range or no prober",
+			"service", p.ID.Service, "probe", p.ID.Probe, "interval", p.Interval,
+			"max_interval", maxSchedulerInterval)
 		return []Prober{p.Prober}
 	}
 	if listed[p.ID] {
@@ -295,11 +328,22 @@ func (s *Scheduler) applyOneLocked(p ScheduledProbe, listed map[ProbeID]bool, no
 	var toClose []Prober
 	if exists {
 		toClose = s.retireLocked(old)
-		e.predecessor = busyPredecessor(old)
 	}
+	// Set after retiring old, which drains if its run is in flight. An
+	// entry of the ID removed by an earlier Apply may still be draining.
+	e.predecessor = s.draining[p.ID]
 	s.entries[p.ID] = e
 	if s.started {
 		e.due = nextDue(now, e.interval, e.phase)
+		if exists {
+			// The loop has handled every due time of old before old.due.
+			// When it dispatched old at this very instant, now equals the
+			// last of them, and the replacement must not be due at it
+			// again: it would be skipped, or run twice.
+			if handled := old.due - int64(old.interval); e.due <= handled {
+				e.due = nextDue(handled+1, e.interval, e.phase)
+			}
+		}
 		heap.Push(&s.queue, e)
 	}
 	return toClose
@@ -322,27 +366,15 @@ func (s *Scheduler) newEntry(p ScheduledProbe) *schedEntry {
 	}
 }
 
-// busyPredecessor returns old, or the entry old was waiting for, if its
-// run is still in flight, else nil. Called with Scheduler.mu held. A
-// predecessor is always the one busy entry of a chain of replacements.
-func busyPredecessor(old *schedEntry) *schedEntry {
-	switch {
-	case old.busy:
-		return old
-	case old.predecessor != nil && old.predecessor.busy:
-		return old.predecessor
-	}
-	return nil
-}
-
 // retireLocked unschedules e and returns its prober if it can be closed
-// now; otherwise the run in flight closes it when it finishes.
+// now; otherwise e drains: the run in flight closes it when it finishes.
 func (s *Scheduler) retireLocked(e *schedEntry) []Prober {
 	e.retired.Store(true)
 	if e.index >= 0 {
 		heap.Remove(&s.queue, e.index)
 	}
 	if e.busy {
+		s.draining[e.id] = e
 		return nil
 	}
 	return []Prober{e.prober}
@@ -395,6 +427,7 @@ func (s *Scheduler) start(ctx context.Context) error {
 	default:
 	}
 	now := s.clock.Now().UnixNano()
+	s.lastNow = now
 	for _, e := range s.entries {
 		e.due = nextDue(now, e.interval, e.phase)
 		heap.Push(&s.queue, e)
@@ -408,8 +441,13 @@ func (s *Scheduler) loop(ctx context.Context) {
 	w := wakeTimer{clock: s.clock}
 	defer w.stop()
 	for {
-		if due, ok := s.earliestDue(); ok {
-			w.armFor(due)
+		// Read here, not in armFor, so that the reading the timer is armed
+		// from is also checked for a backward step of the wall clock:
+		// arming from a stepped-back clock for due times that predate the
+		// step would sleep for the size of the step.
+		now := s.clock.Now().UnixNano()
+		if due, ok := s.earliestDue(now); ok {
+			w.armFor(due, now)
 		} else {
 			w.stop()
 		}
@@ -429,10 +467,11 @@ func (s *Scheduler) loop(ctx context.Context) {
 }
 
 // earliestDue returns the earliest due time, and false when no probe is
-// scheduled.
-func (s *Scheduler) earliestDue() (int64, bool) {
+// scheduled. now is the clock reading the loop arms its timer from.
+func (s *Scheduler) earliestDue(now int64) (int64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.observeNowLocked(now)
 	if len(s.queue) == 0 {
 		return 0, false
 	}
@@ -449,11 +488,13 @@ type wakeTimer struct {
 	at    int64 // Unix nanoseconds, valid while armed
 }
 
-func (w *wakeTimer) armFor(at int64) {
+// armFor arms the timer to fire at at, now being the current time (both
+// Unix nanoseconds).
+func (w *wakeTimer) armFor(at, now int64) {
 	if w.armed && w.at == at {
 		return
 	}
-	d := time.Duration(at - w.clock.Now().UnixNano())
+	d := time.Duration(at - now)
 	if w.timer == nil {
 		w.timer = w.clock.NewTimer(d)
 	} else {
@@ -486,6 +527,7 @@ func (w *wakeTimer) stop() {
 func (s *Scheduler) dispatchAt(now int64) int {
 	skipped, started := 0, 0
 	s.mu.Lock()
+	s.observeNowLocked(now)
 	for len(s.queue) > 0 && s.queue[0].due <= now {
 		e := s.queue[0]
 		due := e.due
@@ -514,6 +556,29 @@ func (s *Scheduler) dispatchAt(now int64) int {
 		s.metrics.skipped.Add(float64(skipped))
 	}
 	return started
+}
+
+// observeNowLocked notes a clock reading taken under s.mu, before due
+// times are compared with it or computed from it. Due times are wall
+// times but the timer that waits for them counts elapsed time: when the
+// wall clock is stepped back (NTP, a restored VM), every due time lies up
+// to the size of the step ahead and nothing would run until the wall
+// clock caught up. So a reading more than a slot before lastNow
+// recomputes every due time from now, as at start. Smaller steps are left
+// alone: they delay runs by less than a slot, and since lastNow keeps the
+// largest reading, repeated small steps add up to one that is caught.
+func (s *Scheduler) observeNowLocked(now int64) {
+	if !s.started || now >= s.lastNow-int64(s.slot) {
+		s.lastNow = max(s.lastNow, now)
+		return
+	}
+	s.logger.Warn("wall clock stepped back, rescheduling every probe from the current time",
+		"step", time.Duration(s.lastNow-now), "probes", len(s.queue))
+	for _, e := range s.queue {
+		e.due = nextDue(now, e.interval, e.phase)
+	}
+	heap.Init(&s.queue)
+	s.lastNow = now
 }
 
 func (s *Scheduler) logSkip(e *schedEntry, due int64, why string) {
@@ -563,6 +628,9 @@ func (s *Scheduler) runOnce(job runJob) {
 func (s *Scheduler) finish(e *schedEntry) {
 	s.mu.Lock()
 	e.busy = false
+	if s.draining[e.id] == e {
+		delete(s.draining, e.id)
+	}
 	retired := e.retired.Load()
 	s.mu.Unlock()
 	if retired {

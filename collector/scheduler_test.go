@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -738,6 +739,346 @@ func TestSchedulerApply(t *testing.T) {
 		h.expectGauge(h.s.metrics.probes, 0)
 		h.expectGauge(h.s.metrics.maxConcurrent, DefaultMaxConcurrentRuns)
 	})
+}
+
+func TestSchedulerRunInFlightAcrossReloads(t *testing.T) {
+	const interval = 10 * time.Second
+	id := ProbeID{"shop", "slow"}
+	tests := []struct {
+		name string
+		// applies are the Applies made while the first run is in flight:
+		// the probe with that config hash and a new prober, or 0 for none.
+		applies []uint64
+		// wantOldRecorded is whether the result of the run in flight is
+		// recorded: only while the probe is never removed.
+		wantOldRecorded bool
+	}{
+		{"replaced", []uint64{2}, true},
+		{"replaced, then removed", []uint64{2, 0}, false},
+		{"removed, then added back", []uint64{0, 2}, false},
+		{"removed, then added back with the same hash", []uint64{0, 1}, false},
+		{"removed, added back, removed", []uint64{0, 2, 0}, false},
+		{"replaced, removed, added back", []uint64{2, 0, 3}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newSchedHarness(t, SchedulerOptions{})
+			old := h.newProber(make(chan struct{}))
+			old.ignoreCtx = true // so its run outlasts its timeout and next due time
+			h.s.Apply([]ScheduledProbe{{ID: id, Interval: interval, ConfigHash: 1, Prober: old}}, 0)
+			h.run()
+			due := h.advanceToNextTimer()
+			old.waitStarted(t)
+			// Apply off the dispatch instant, so replacements are due at
+			// due+interval whatever the tie rule.
+			h.advanceTo(due.Add(time.Second))
+
+			var latest *schedProber
+			for _, hash := range tt.applies {
+				if hash == 0 {
+					h.s.Apply(nil, 0)
+					latest = nil
+					continue
+				}
+				latest = h.newProber(nil)
+				h.s.Apply([]ScheduledProbe{{ID: id, Interval: interval, ConfigHash: hash, Prober: latest}}, 0)
+			}
+			wakeups, runs, skipped, probes := 1, 1, 0, 0
+			if latest != nil {
+				// Due while the old run is in flight: skipped, never overlapping.
+				h.waitArmedAt(due.Add(interval))
+				h.advanceTo(due.Add(interval))
+				h.waitArmedAt(due.Add(2 * interval))
+				h.expectCounter("skipped while the old run is in flight", h.s.metrics.skipped, 1)
+				wakeups, skipped, probes = 2, 1, 1
+			} else {
+				h.blockUntil("no timer armed", func(d []time.Time) bool { return len(d) == 0 })
+			}
+
+			schedRelease(t, old.release)
+			h.waitRuns() // the old run has recorded its result or dropped it
+			if tt.wantOldRecorded {
+				if rec := h.record(); rec.prober != old {
+					t.Fatalf("recorded a run of %p, want the old prober %p", rec.prober, old)
+				}
+			} else {
+				h.expectNoRecord()
+			}
+			if latest != nil {
+				h.advanceTo(due.Add(2 * interval))
+				h.waitArmedAt(due.Add(3 * interval))
+				h.waitRuns()
+				if rec := h.record(); rec.prober != latest || !rec.result.Start.Equal(due.Add(2*interval)) {
+					t.Fatalf("run at %v by %p, want %v by the latest prober %p",
+						rec.result.Start, rec.prober, due.Add(2*interval), latest)
+				}
+				wakeups, runs = 3, 2
+			}
+			for _, p := range h.probers {
+				wantCalls, wantClosed := int32(0), int32(1)
+				if p == old {
+					wantCalls = 1
+				}
+				if p == latest {
+					wantCalls, wantClosed = 1, 0
+				}
+				if p.calls.Load() != wantCalls || p.closed.Load() != wantClosed {
+					t.Errorf("prober %d: ran %d times, closed %d times; want %d and %d",
+						p.tag, p.calls.Load(), p.closed.Load(), wantCalls, wantClosed)
+				}
+			}
+			h.s.mu.Lock()
+			draining := len(h.s.draining)
+			h.s.mu.Unlock()
+			if draining != 0 {
+				t.Errorf("%d entries still draining with no run in flight", draining)
+			}
+			h.expectMetrics(schedMetricsWant{wakeups: wakeups, runs: runs, skipped: skipped, lagSum: 0,
+				probes: probes, maxConcurrent: DefaultMaxConcurrentRuns})
+		})
+	}
+}
+
+// schedHookClock is a FakeClock whose next Now, once a hook is stored,
+// runs the hook after reading the time, to let a test act between a
+// caller's clock reading and what the caller does next.
+type schedHookClock struct {
+	*FakeClock
+	hook atomic.Pointer[func()]
+}
+
+func (c *schedHookClock) Now() time.Time {
+	now := c.FakeClock.Now()
+	if hook := c.hook.Swap(nil); hook != nil {
+		(*hook)()
+	}
+	return now
+}
+
+func TestSchedulerReplacementIsNotDueAtAHandledTime(t *testing.T) {
+	const interval = 10 * time.Second
+	id := ProbeID{"shop", "home"}
+	tests := []struct {
+		name string
+		// applyAt is when the replacement is applied, relative to the old
+		// probe's first due time D.
+		applyAt time.Duration
+		// wantOldRun is whether the old probe runs at D.
+		wantOldRun bool
+		// wantReplacementAt is the replacement's first run, relative to D.
+		wantReplacementAt time.Duration
+		wantWakeups       int
+	}{
+		// The loop has just dispatched the old probe at D and the clock
+		// still reads D: the replacement is due at D+interval, not at D
+		// again, where it would be skipped (or run twice).
+		{"applied at the instant of the dispatch", 0, true, interval, 2},
+		// If Apply read the clock before taking the lock, the loop could
+		// dispatch the old probe at D in between, and the replacement
+		// would be due at D again, from the stale reading.
+		{"applied just before the dispatch", -time.Second, false, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newSchedHarness(t, SchedulerOptions{})
+			clock := &schedHookClock{FakeClock: h.clock}
+			h.s.clock = clock
+			old := h.newProber(make(chan struct{}))
+			old.ignoreCtx = true
+			h.s.Apply([]ScheduledProbe{{ID: id, Interval: interval, ConfigHash: 1, Prober: old}}, 0)
+			h.run()
+			due := h.waitArmed()
+			h.advanceTo(due.Add(tt.applyAt))
+			if tt.wantOldRun {
+				h.waitArmedAt(due.Add(interval))
+				old.waitStarted(t)
+			}
+
+			// Runs inside Apply's clock reading. While Apply holds s.mu
+			// there, nothing can be dispatched before it computes due
+			// times; if it did not, let the loop dispatch in between, as it
+			// may in production. The loop is idle, so TryLock fails only
+			// because Apply holds the lock.
+			hook := func() {
+				if !h.s.mu.TryLock() {
+					return
+				}
+				h.s.mu.Unlock()
+				if h.clock.Now().Before(due) {
+					h.advanceTo(due)
+					old.waitStarted(t)
+				}
+			}
+			clock.hook.Store(&hook)
+			replacement := h.newProber(nil)
+			h.s.Apply([]ScheduledProbe{{ID: id, Interval: interval, ConfigHash: 2, Prober: replacement}}, 0)
+			runs := 1
+			if tt.wantOldRun {
+				runs = 2
+			}
+			if got := int(old.calls.Load()); got != runs-1 {
+				t.Fatalf("old prober ran %d times, want %d: the loop dispatched between Apply's clock reading and its lock", got, runs-1)
+			}
+			if tt.wantOldRun {
+				schedRelease(t, old.release)
+				if rec := h.record(); rec.prober != old || !rec.result.Start.Equal(due) {
+					t.Fatalf("run at %v by %p, want %v by the old prober", rec.result.Start, rec.prober, due)
+				}
+				h.waitRuns()
+			}
+
+			at := due.Add(tt.wantReplacementAt)
+			h.waitArmedAt(at)
+			h.advanceTo(at)
+			h.waitArmedAt(at.Add(interval))
+			h.waitRuns()
+			if rec := h.record(); rec.prober != replacement || !rec.result.Start.Equal(at) {
+				t.Fatalf("run at %v by %p, want %v by the replacement", rec.result.Start, rec.prober, at)
+			}
+			if old.closed.Load() != 1 {
+				t.Fatalf("old prober closed %d times, want 1", old.closed.Load())
+			}
+			h.expectMetrics(schedMetricsWant{wakeups: tt.wantWakeups, runs: runs, lagSum: 0,
+				probes: 1, maxConcurrent: DefaultMaxConcurrentRuns})
+		})
+	}
+}
+
+func TestSchedulerRejectsIntervalsOutOfRange(t *testing.T) {
+	const day, year = 24 * time.Hour, 365 * 24 * time.Hour
+	candidate, valid := ProbeID{"batch", "candidate"}, ProbeID{"shop", "home"}
+	tests := []struct {
+		name          string
+		interval      time.Duration
+		wantScheduled bool
+	}{
+		{"zero", 0, false},
+		{"negative", -time.Second, false},
+		{"366 days", 366 * day, true},
+		{"just over 366 days", 366*day + time.Nanosecond, false},
+		// Overflowed due+interval sorted such a probe first and stalled
+		// every other probe.
+		{"290 years", 290 * year, false},
+		{"longest duration", math.MaxInt64, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newSchedHarness(t, SchedulerOptions{})
+			p, good := h.newProber(nil), h.newProber(nil)
+			h.s.Apply([]ScheduledProbe{
+				{ID: candidate, Interval: tt.interval, Prober: p},
+				{ID: valid, Interval: time.Second, Prober: good},
+			}, 0)
+			h.run()
+			want, wantClosed := []ProbeID{valid}, int32(1)
+			if tt.wantScheduled {
+				want, wantClosed = []ProbeID{candidate, valid}, 0
+			}
+			if got := h.s.Probes(); !slices.Equal(got, want) {
+				t.Fatalf("Probes() = %v, want %v", got, want)
+			}
+			if p.closed.Load() != wantClosed {
+				t.Fatalf("prober closed %d times, want %d", p.closed.Load(), wantClosed)
+			}
+			// The 1s probe is due first and runs on time.
+			goodDue := time.Unix(0, nextDue(h.start.UnixNano(), time.Second, StartPhase(valid, time.Second, DefaultSchedulerSlot)))
+			if at := h.waitArmed(); !at.Equal(goodDue) {
+				t.Fatalf("timer armed for %v, want %v, when the 1s probe is due", at, goodDue)
+			}
+			h.advanceTo(goodDue)
+			h.waitArmedAt(goodDue.Add(time.Second))
+			h.waitRuns()
+			if rec := h.record(); rec.id != valid {
+				t.Fatalf("recorded %v, want %v", rec.id, valid)
+			}
+			h.expectMetrics(schedMetricsWant{wakeups: 1, runs: 1, lagSum: 0,
+				probes: len(want), maxConcurrent: DefaultMaxConcurrentRuns})
+		})
+	}
+}
+
+func TestSchedulerWallClockStepBack(t *testing.T) {
+	const interval, slot = 10 * time.Second, DefaultSchedulerSlot
+	a := ProbeID{"shop", "home"}
+	firstA := time.Unix(0, nextDue(int64(schedTestStart*time.Second), interval, StartPhase(a, interval, slot)))
+	// b, every 20s, is first due after a's second due time, so that
+	// removing a leaves the timer to be armed for b's due time.
+	var b ProbeID
+	var firstB time.Time
+	for i := 0; ; i++ {
+		b = ProbeID{"shop", fmt.Sprintf("b%d", i)}
+		firstB = time.Unix(0, nextDue(int64(schedTestStart*time.Second), 2*interval, StartPhase(b, 2*interval, slot)))
+		if firstB.After(firstA.Add(interval)) {
+			break
+		}
+	}
+	tests := []struct {
+		name     string
+		interval time.Duration // of a
+		// step moves the wall clock a second after a's first run.
+		step time.Duration
+		// afterStep is what an Apply after the step does: nothing (""),
+		// "replace" a, or "remove" a, leaving b (scheduled only then).
+		afterStep string
+		// wantID runs next, at its due time before the step plus wantShift.
+		wantID      ProbeID
+		wantShift   time.Duration
+		wantWakeups int
+	}{
+		// Due times follow the stepped wall clock: a runs when the timer
+		// fires, not an hour later.
+		{"step of many intervals", interval, -time.Hour, "", a, -time.Hour, 2},
+		// A probe is not due before its next due time on the wall
+		// clock: the step only delays it, by less than an interval.
+		{"step shorter than the interval", time.Hour, -10 * time.Minute, "", a, 0, 3},
+		// Left alone: the loop wakes half a slot early and a runs on time.
+		{"step of less than a slot", interval, -slot / 2, "", a, 0, 3},
+		{"step then replacement", interval, -time.Hour, "replace", a, -time.Hour, 2},
+		// The timer is re-armed for b from the stepped clock: b's due
+		// time must be recomputed first, not an hour ahead.
+		{"step then removal of the probe due first", interval, -time.Hour, "remove", b, -time.Hour, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newSchedHarness(t, SchedulerOptions{})
+			probes := []ScheduledProbe{{ID: a, Interval: tt.interval, ConfigHash: 1, Prober: h.newProber(nil)}}
+			if tt.afterStep == "remove" {
+				probes = append(probes, ScheduledProbe{ID: b, Interval: 2 * interval, ConfigHash: 1, Prober: h.newProber(nil)})
+			}
+			h.s.Apply(probes, 0)
+			h.run()
+			first := h.advanceToNextTimer()
+			h.waitRuns()
+			if rec := h.record(); rec.id != a {
+				t.Fatalf("first run by %v, want %v", rec.id, a)
+			}
+
+			h.advanceTo(first.Add(time.Second))
+			h.clock.StepWall(tt.step)
+			// The next due time of wantID before the step.
+			next := first.Add(tt.interval)
+			switch tt.afterStep {
+			case "replace":
+				h.s.Apply([]ScheduledProbe{{ID: a, Interval: tt.interval, ConfigHash: 2, Prober: h.newProber(nil)}}, 0)
+			case "remove":
+				h.s.Apply(probes[1:], 0)
+				next = firstB
+			}
+			if tt.afterStep != "" {
+				// The loop has reacted to the Apply: the run is next.
+				h.waitArmedAt(next.Add(tt.wantShift))
+			}
+			for range tt.wantWakeups - 1 {
+				h.advanceToNextTimer()
+			}
+			h.waitRuns()
+			if rec, want := h.record(), next.Add(tt.wantShift); rec.id != tt.wantID || !rec.result.Start.Equal(want) {
+				t.Fatalf("%v ran at %v, want %v at %v", rec.id, rec.result.Start, tt.wantID, want)
+			}
+			h.expectMetrics(schedMetricsWant{wakeups: tt.wantWakeups, runs: 2, lagSum: 0,
+				probes: 1, maxConcurrent: DefaultMaxConcurrentRuns})
+		})
+	}
 }
 
 func TestSchedulerShutdown(t *testing.T) {
