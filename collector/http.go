@@ -406,21 +406,25 @@ func dialHTTPTarget(ctx context.Context, network, address string) (net.Conn, err
 	if err != nil {
 		return nil, asDNSError(host, err)
 	}
-	dialAddress := address
-	if literal, err := netip.ParseAddr(host); err != nil || literal != ip {
-		// A name, resolved: dial the address found. (An IP literal is
-		// dialled as given, which saves building the string per run.)
-		dialAddress = net.JoinHostPort(ip.String(), port)
+	portNumber, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: bad port: %w", address, err)
 	}
-	conn, err := p.dialer.DialContext(ctx, network, dialAddress)
+	// DialTCP with the address found: no second parse and lookup of a
+	// host:port string, which showed in profiles at 1,000 runs/s.
+	tcpConn, err := p.dialer.DialTCP(ctx, network, netip.AddrPort{}, netip.AddrPortFrom(ip, uint16(portNumber)))
 	run.add(PhaseConnect, time.Since(connectStart))
-	if err == nil && !p.keepAlive && !run.deadline.IsZero() {
+	if err != nil {
+		return nil, err
+	}
+	var conn net.Conn = tcpConn
+	if !p.keepAlive && !run.deadline.IsZero() {
 		// The connection serves this run only: its deadline bounds the
 		// TLS handshake and every read and write, so nothing of the run
 		// outlives it, even what net/http does after the run gave up.
 		conn.SetDeadline(run.deadline)
 	}
-	return conn, err
+	return conn, nil
 }
 
 // asDNSError makes every resolution failure (also an IP literal of the
