@@ -254,8 +254,7 @@ func (b *familyBuilder) lastRun(family probeFamily, value func(*probeCopy) (floa
 
 func (b *familyBuilder) phases() *dto.MetricFamily {
 	s := b.newSlab(familyPhase, len(b.probes)*int(numPhases))
-	// Phases in the order of their names, so the series come sorted.
-	for _, phase := range []Phase{PhaseConnect, PhaseProcessing, PhaseResolve, PhaseTLS, PhaseTransfer} {
+	for _, phase := range phasesByName {
 		for i := range b.probes {
 			p := &b.probes[i]
 			if d, ok := p.figures.last.Phases.Get(phase); ok && !p.figures.last.Start.IsZero() {
@@ -303,9 +302,17 @@ func (b *familyBuilder) latency() *dto.MetricFamily {
 // reasons' indexes in the order of their names.
 var (
 	reasonsByName = sortedReasonIndexes()
-	phasePairs    = fixedPairs("phase", phaseNames[:])
-	reasonPairs   = fixedPairs("reason", reasonStrings())
+	// phasesByName orders the phases by name, so the series come sorted.
+	phasesByName = sortedPhases()
+	phasePairs   = fixedPairs("phase", phaseNames[:])
+	reasonPairs  = fixedPairs("reason", reasonStrings())
 )
+
+func sortedPhases() []Phase {
+	phases := AllPhases()
+	sort.Slice(phases, func(a, b int) bool { return phases[a].String() < phases[b].String() })
+	return phases
+}
 
 func sortedReasonIndexes() []int {
 	order := make([]int, len(reasonIndex))

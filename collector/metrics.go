@@ -107,12 +107,6 @@ type probeFigures struct {
 	latencyN    uint64
 }
 
-// reasonIndex numbers the reasons for the fixed-size failure counters.
-var reasonIndex = [...]Reason{
-	ReasonDNS, ReasonConnect, ReasonTLS, ReasonTimeout, ReasonStatus, ReasonAssertion,
-	ReasonBodyTooLarge, ReasonRedirect, ReasonProtocol, ReasonSecret, ReasonInternal,
-}
-
 func indexOfReason(reason Reason) int {
 	for i, r := range reasonIndex {
 		if r == reason {

@@ -219,9 +219,6 @@ func benchProbeMetrics() *ProbeMetrics {
 // are exactly what a registry gathers from Collect (the golden above).
 func TestEachFamilyMatchesRegistry(t *testing.T) {
 	m := metricsFixture()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(m)
-	want := gatherText(t, reg)
 
 	// A streamed family is only valid during the call: encode it there.
 	texts := map[string]string{}
@@ -244,9 +241,9 @@ func TestEachFamilyMatchesRegistry(t *testing.T) {
 		b.WriteString(texts[name])
 	}
 	// Both through the same writer, so only content can differ.
-	reg2 := prometheus.NewRegistry()
-	reg2.MustRegister(m)
-	regFamilies, _ := reg2.Gather()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	regFamilies, _ := reg.Gather()
 	var w strings.Builder
 	for _, mf := range regFamilies {
 		expfmt.MetricFamilyToText(&w, mf)
@@ -254,8 +251,8 @@ func TestEachFamilyMatchesRegistry(t *testing.T) {
 	if b.String() != w.String() {
 		t.Errorf("streamed families differ from the registry's:\nstreamed:\n%s\nregistry:\n%s", b.String(), w.String())
 	}
-	if want == "" {
-		t.Fatal("empty golden gather")
+	if !strings.Contains(b.String(), `probe_phase_duration_seconds{phase="connect",probe="db",service="shop"} 0.0005`) {
+		t.Errorf("streamed families lack the fixture's figures:\n%s", b.String())
 	}
 }
 

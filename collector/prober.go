@@ -145,12 +145,15 @@ const (
 	ReasonInternal     Reason = "internal"       // a bug or an unexpected local error
 )
 
-// Reasons returns every Reason, in a stable order.
-func Reasons() []Reason {
-	return []Reason{
-		ReasonDNS, ReasonConnect, ReasonTLS, ReasonTimeout, ReasonStatus, ReasonAssertion,
-		ReasonBodyTooLarge, ReasonRedirect, ReasonProtocol, ReasonSecret, ReasonInternal,
-	}
+// Reasons returns every Reason, in a stable order. The slice is shared:
+// callers must not modify it.
+func Reasons() []Reason { return reasonIndex[:] }
+
+// reasonIndex numbers the reasons: per-probe failure counters are a
+// fixed-size array indexed by it. Read-only.
+var reasonIndex = [...]Reason{
+	ReasonDNS, ReasonConnect, ReasonTLS, ReasonTimeout, ReasonStatus, ReasonAssertion,
+	ReasonBodyTooLarge, ReasonRedirect, ReasonProtocol, ReasonSecret, ReasonInternal,
 }
 
 // Phase is a step of a probe run with its own duration.

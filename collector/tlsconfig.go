@@ -59,6 +59,3 @@ func NewTLSConfig(cfg config.TLSConfig, serverName string) (*tls.Config, error) 
 	}
 	return tlsConfig, nil
 }
-
-// TLSVersionNames lists the accepted values of tls_config.min_version.
-func TLSVersionNames() []string { return []string{"TLS10", "TLS11", "TLS12", "TLS13"} }
