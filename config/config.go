@@ -22,6 +22,7 @@ var (
 		ProbeInterval:       Duration(30 * time.Second),
 		ProbeTimeout:        Duration(10 * time.Second),
 		MaxConcurrentProbes: 1000,
+		EvaluationInterval:  Duration(15 * time.Second),
 		History:             DefaultHistoryConfig,
 	}
 	// DefaultHistoryConfig holds the defaults of `global.history`.
@@ -59,6 +60,9 @@ type GlobalConfig struct {
 	ProbeTimeout Duration `yaml:"probe_timeout"`
 	// MaxConcurrentProbes caps how many probe runs are in flight at once.
 	MaxConcurrentProbes int `yaml:"max_concurrent_probes"`
+	// EvaluationInterval is how often SLO figures are recomputed for
+	// /metrics and the landing page.
+	EvaluationInterval Duration `yaml:"evaluation_interval"`
 	// History bounds the recent results kept for the landing page.
 	History HistoryConfig `yaml:"history"`
 }
@@ -73,10 +77,15 @@ type HistoryConfig struct {
 
 // ServiceConfig is one monitored service.
 type ServiceConfig struct {
-	Name     string        `yaml:"name"`
-	Owner    string        `yaml:"owner"`
-	Priority string        `yaml:"priority"`
-	Probes   []ProbeConfig `yaml:"probes"`
+	Name     string `yaml:"name"`
+	Owner    string `yaml:"owner"`
+	Priority string `yaml:"priority"`
+	// Maintenance windows and HoursOfOperation exclude events from the
+	// service's SLOs (counted apart as planned downtime).
+	Maintenance      []MaintenanceWindow `yaml:"maintenance,omitempty"`
+	HoursOfOperation *HoursOfOperation   `yaml:"hours_of_operation,omitempty"`
+	Probes           []ProbeConfig       `yaml:"probes"`
+	SLOs             []SLOConfig         `yaml:"slos,omitempty"`
 }
 
 // ProbeConfig is one synthetic probe of a service. Exactly one of the

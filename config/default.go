@@ -10,8 +10,8 @@ import (
 
 // Default returns the configuration the daemon runs when started without a
 // configuration file: one service, reliabilityd, probing the daemon itself
-// at selfURL (an absolute URL such as "http://127.0.0.1:10089"), so a fresh
-// install has something to show. Its Filename is empty.
+// at selfURL (an absolute URL such as "http://127.0.0.1:10089") with two
+// SLOs over those probes, so a fresh install has something to show. Its Filename is empty.
 func Default(selfURL string) *Config {
 	base := strings.TrimSuffix(selfURL, "/")
 
@@ -43,6 +43,12 @@ func Default(selfURL string) *Config {
 				probe("healthy", &healthy, nil),
 				probe("metrics", &metrics, nil),
 				probe("port", nil, &port),
+			},
+			SLOs: []SLOConfig{
+				{Name: "availability", Objective: 99.9, Window: DefaultSLOWindow,
+					SLI: SLIConfig{Probes: []string{"healthy", "port"}}},
+				{Name: "metrics-latency", Objective: 99, Window: Duration(7 * 24 * time.Hour),
+					SLI: SLIConfig{Probes: []string{"metrics"}, LatencyBelow: Duration(500 * time.Millisecond)}},
 			},
 		}},
 	}

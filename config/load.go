@@ -321,6 +321,12 @@ func resolveDefaults(cfg *Config, isSet func(path string) bool) {
 		global.ProbeTimeout = global.ProbeInterval
 	}
 	for i := range cfg.Services {
+		for j := range cfg.Services[i].SLOs {
+			slo := &cfg.Services[i].SLOs[j]
+			if slo.Window == 0 && slo.Calendar == "" && !isSet(sloPath(i, j)+".window") {
+				slo.Window = DefaultSLOWindow
+			}
+		}
 		for j := range cfg.Services[i].Probes {
 			probe := &cfg.Services[i].Probes[j]
 			path := probePath(i, j)
@@ -400,6 +406,7 @@ func (c *Config) String() string {
 
 func servicePath(i int) string  { return "services[" + strconv.Itoa(i) + "]" }
 func probePath(i, j int) string { return servicePath(i) + ".probes[" + strconv.Itoa(j) + "]" }
+func sloPath(i, j int) string   { return servicePath(i) + ".slos[" + strconv.Itoa(j) + "]" }
 
 // joinPath appends a struct field name to a path.
 func joinPath(path, field string) string {

@@ -148,6 +148,7 @@ func TestLoadFull(t *testing.T) {
 		ProbeInterval:       Duration(time.Minute),
 		ProbeTimeout:        Duration(15 * time.Second),
 		MaxConcurrentProbes: 200,
+		EvaluationInterval:  Duration(15 * time.Second),
 		History:             HistoryConfig{Successes: 20, Failures: 200},
 	}
 	if cfg.Global != wantGlobal {
@@ -193,6 +194,77 @@ func TestLoadFull(t *testing.T) {
 		{"tcp default timeout", checkout.Probes[1].Timeout, Duration(15 * time.Second)},
 		{"search method default", cfg.Services[1].Probes[0].HTTP.Method, "GET"},
 		{"search body limit default", cfg.Services[1].Probes[0].HTTP.BodySizeLimit, ByteSize(10 << 20)},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestLoadFullSchedules checks the maintenance windows, hours of
+// operation and SLOs of good-full.yml as decoded, with instants worked out
+// by hand from the zones' UTC offsets.
+func TestLoadFullSchedules(t *testing.T) {
+	cfg, err := Load("testdata/good-full.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkout, search := cfg.Services[0], cfg.Services[1]
+	if len(checkout.Maintenance) != 3 || len(checkout.SLOs) != 3 || len(search.SLOs) != 1 {
+		t.Fatalf("checkout: %d maintenance windows, %d SLOs; search: %d SLOs; want 3, 3, 1",
+			len(checkout.Maintenance), len(checkout.SLOs), len(search.SLOs))
+	}
+	weekly := checkout.Maintenance[0].Weekly
+	local, absolute := checkout.Maintenance[1].Once, checkout.Maintenance[2].Once
+	hours := checkout.HoursOfOperation
+	if weekly == nil || local == nil || absolute == nil || hours == nil {
+		t.Fatalf("weekly %v, once %v and %v, hours %v: want all set", weekly, local, absolute, hours)
+	}
+	availability, monthly, latency := checkout.SLOs[0], checkout.SLOs[1], checkout.SLOs[2]
+	quarterly := search.SLOs[0]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"weekly once unset", checkout.Maintenance[0].Once, (*OnceWindow)(nil)},
+		{"weekly days Mon, sunday", weekly.Days, []Weekday{Weekday(time.Monday), Weekday(time.Sunday)}},
+		{"weekly start", [2]int{weekly.Start.Hour(), weekly.Start.Minute()}, [2]int{23, 30}},
+		{"weekly duration", weekly.Duration, Duration(3 * time.Hour)},
+		{"weekly timezone", weekly.TimeZone.String(), "Europe/Berlin"},
+		{"once weekly unset", checkout.Maintenance[1].Weekly, (*WeeklyWindow)(nil)},
+		{"once local", local.Start.IsLocal(), true},
+		// 02:00 Berlin summer time (UTC+2) is 00:00 UTC.
+		{"once local start", local.StartTime().UTC(), time.Date(2026, 7, 15, 0, 0, 0, 0, time.UTC)},
+		{"once local duration", local.Duration, Duration(2 * time.Hour)},
+		{"once absolute", absolute.Start.IsLocal(), false},
+		// 22:00 at +01:00 is 21:00 UTC; no timezone is needed or used.
+		{"once absolute start", absolute.StartTime().UTC(), time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)},
+		{"once absolute duration", absolute.Duration, Duration(90 * time.Minute)},
+		{"once absolute zone unset", absolute.TimeZone.Get(), time.UTC},
+		{"hours days monday, Fri", hours.Days, []Weekday{Weekday(time.Monday), Weekday(time.Friday)}},
+		{"hours start", hours.Start.String(), "22:00"},
+		{"hours end", [2]int{hours.End.Hour(), hours.End.Minute()}, [2]int{6, 0}},
+		{"hours timezone", hours.TimeZone.String(), "America/New_York"},
+		{"search has no hours", search.HoursOfOperation, (*HoursOfOperation)(nil)},
+		{"search has no maintenance", len(search.Maintenance), 0},
+
+		{"availability objective", availability.Objective, 99.9},
+		{"availability default window", availability.Window, Duration(30 * 24 * time.Hour)},
+		{"availability calendar", availability.Calendar, ""},
+		{"availability probes", availability.SLI.Probes, []string{"home", "smtp"}},
+		{"availability kind", availability.SLI.Kind(), "availability"},
+		{"monthly calendar", monthly.Calendar, "month"},
+		{"monthly window stays unset", monthly.Window, Duration(0)},
+		{"monthly timezone", monthly.TimeZone.Get().String(), "Europe/Berlin"},
+		{"latency window", latency.Window, Duration(7 * 24 * time.Hour)},
+		{"latency threshold", latency.SLI.LatencyBelow, Duration(300 * time.Millisecond)},
+		{"latency kind", latency.SLI.Kind(), "latency"},
+		{"latency objective ratio", latency.ObjectiveRatio(), 0.95},
+		{"renamed_from", latency.RenamedFrom, "latency"},
+		{"quarterly calendar", quarterly.Calendar, "quarter"},
+		{"quarterly zone defaults to UTC", quarterly.TimeZone.Get(), time.UTC},
+		{"quarterly zone unset", quarterly.TimeZone.IsZero(), true},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

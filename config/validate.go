@@ -58,6 +58,7 @@ func (c *Config) validate() Errors {
 			v.name(probePath+".name", "probe", probe.Name, probeNames, probePath)
 			v.probe(probePath, probe, &c.Global)
 		}
+		v.service(i, service, probeNames)
 	}
 	return v.errs
 }
@@ -74,6 +75,12 @@ func (v *validator) global(g *GlobalConfig) {
 	}
 	if g.MaxConcurrentProbes < 1 {
 		v.addf("global.max_concurrent_probes", "must be at least 1, got %d", g.MaxConcurrentProbes)
+	}
+	switch interval := g.EvaluationInterval; {
+	case interval < MinEvaluationInterval:
+		v.addf("global.evaluation_interval", "%s is shorter than the minimum of %s", interval, MinEvaluationInterval)
+	case interval > MaxEvaluationInterval:
+		v.addf("global.evaluation_interval", "%s is longer than the maximum of %s", interval, MaxEvaluationInterval)
 	}
 	v.between("global.history.successes", g.History.Successes, 0, maxHistory)
 	v.between("global.history.failures", g.History.Failures, 0, maxHistory)

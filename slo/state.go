@@ -282,6 +282,28 @@ func (s *Store) moveAside(cause error) (map[string][]byte, error) {
 	return map[string][]byte{}, nil
 }
 
+// PreserveCopy copies the state file to state.bin.corrupt-<unix seconds>,
+// leaving it in place, and counts it as a corrupt file. The daemon calls it
+// when the file is sound but a section in it cannot be read: the next
+// flush would overwrite that section. It returns the copy's path.
+func (s *Store) PreserveCopy() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return "", fmt.Errorf("reading state file: %w", err)
+	}
+	target, err := s.corruptPath()
+	if err != nil {
+		return "", err
+	}
+	if err := writeFileSynced(target, data); err != nil {
+		return "", err
+	}
+	s.metrics.corruptFiles.Inc()
+	return target, nil
+}
+
 // corruptPath returns state.bin.corrupt-<unix seconds>, with a numeric
 // suffix when that name is taken (two corrupt files within a second), as
 // rename would silently replace an earlier piece of evidence.
@@ -351,6 +373,27 @@ func (s *Store) writeTemp(names []string, sections map[string][]byte) error {
 		return fmt.Errorf("write temporary state file %q: %w", s.tempPath, err)
 	}
 	return nil
+}
+
+// writeFileSynced writes a new file with data and fsyncs it and its
+// directory.
+func writeFileSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return fmt.Errorf("create %q: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("write %q: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 // syncDir fsyncs a directory so that a rename in it survives a crash.

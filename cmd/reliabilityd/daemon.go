@@ -37,6 +37,7 @@ type daemon struct {
 	flusher      *slo.Flusher
 	scheduler    *collector.Scheduler
 	probeMetrics *collector.ProbeMetrics
+	engine       *slo.Engine
 	history      *collector.History
 	failureLog   *failureLogger
 
@@ -63,6 +64,7 @@ func newDaemon(flags *flagConfig, logger *slog.Logger, registry *prometheus.Regi
 		store:          store,
 		flusher:        slo.NewFlusher(store, flags.flushInterval, logger, registry),
 		probeMetrics:   collector.NewProbeMetrics(),
+		engine:         slo.NewEngine(slo.EngineOptions{Logger: logger, Registerer: registry}),
 		history:        collector.NewHistory(config.DefaultHistoryConfig.Successes, config.DefaultHistoryConfig.Failures),
 		failureLog:     newFailureLogger(logger),
 		reloadRequests: make(chan chan error),
@@ -86,7 +88,7 @@ func newDaemon(flags *flagConfig, logger *slog.Logger, registry *prometheus.Regi
 
 	d.scheduler = collector.NewScheduler(collector.SchedulerOptions{
 		Clock:           collector.RealClock(),
-		Recorder:        collector.Recorders{d.probeMetrics, d.history, d.failureLog},
+		Recorder:        collector.Recorders{d.probeMetrics, d.engine, d.history, d.failureLog},
 		Logger:          logger,
 		Registerer:      registry,
 		MaxConcurrent:   config.DefaultGlobalConfig.MaxConcurrentProbes,
@@ -139,8 +141,28 @@ func (d *daemon) start() error {
 			d.logger.Warn("Ignoring unreadable probe history in the state file", "err", err)
 		}
 	}
-	d.flusher.SetSources(map[string]slo.Snapshotter{historyStateSection: d.history})
+	if data, ok := sections[slo.SLOStateSection]; ok {
+		if err := d.engine.UnmarshalState(data); err != nil {
+			d.keepUnreadableState(err)
+		}
+	}
+	d.flusher.SetSources(map[string]slo.Snapshotter{historyStateSection: d.history, slo.SLOStateSection: d.engine})
 	return d.reload()
+}
+
+// keepUnreadableState handles an SLO section that passed the file's
+// checksum but cannot be read (written by a newer version, say): the SLOs
+// start empty, so the state file is copied aside first, because the next
+// flush overwrites the section.
+func (d *daemon) keepUnreadableState(err error) {
+	copyPath, copyErr := d.store.PreserveCopy()
+	if copyErr != nil {
+		d.logger.Error("SLO state is unreadable and could not be copied aside; SLOs start without their events",
+			"file", d.store.Path(), "err", err, "copy_err", copyErr)
+		return
+	}
+	d.logger.Error("SLO state is unreadable; SLOs start without their events. The state file was copied aside",
+		"file", d.store.Path(), "copy", copyPath, "err", err)
 }
 
 // reload loads the configuration and applies it. Nothing is changed unless
@@ -253,6 +275,7 @@ func (d *daemon) apply(cfg *config.Config, probes []builtProbe) {
 	d.history.Resize(cfg.Global.History.Successes, cfg.Global.History.Failures)
 	d.history.Forget(func(id collector.ProbeID) bool { return kept[id] })
 	d.failureLog.forget(kept)
+	d.engine.Apply(slo.NewPlan(cfg), cfg.Global.EvaluationInterval.Duration())
 	d.scheduler.Apply(scheduled, cfg.Global.MaxConcurrentProbes)
 	d.current.Store(cfg)
 }

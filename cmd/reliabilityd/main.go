@@ -16,6 +16,10 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+	// The time zone database, embedded (about 450 KB): calendar windows,
+	// maintenance windows and hours of operation name zones, and minimal
+	// containers have no /usr/share/zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/alecthomas/kingpin/v2"
 	oklogrun "github.com/oklog/run"
@@ -245,6 +249,9 @@ func (d *daemon) serve() error {
 
 	schedulerCtx, stopScheduler := context.WithCancel(ctx)
 	g.Add(func() error { return d.scheduler.Run(schedulerCtx) }, func(error) { stopScheduler() })
+
+	evaluatorCtx, stopEvaluator := context.WithCancel(ctx)
+	g.Add(func() error { return d.engine.Run(evaluatorCtx) }, func(error) { stopEvaluator() })
 
 	flusherCtx, stopFlusher := context.WithCancel(ctx)
 	g.Add(func() error { return d.flusher.Run(flusherCtx) }, func(error) { stopFlusher() })

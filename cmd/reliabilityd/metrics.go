@@ -12,25 +12,30 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/reliabilityd/reliabilityd/collector"
+	"github.com/reliabilityd/reliabilityd/slo"
 )
 
 // metricsHandler serves /metrics: the registry's families (the daemon's
-// own metrics, Go and process collectors), then the probe families
-// streamed one at a time by ProbeMetrics.EachFamily. The probe families
-// bypass the registry on purpose: at 10,000 probes, gathering them into
-// one tree and re-sorting it costs seconds and a hundred megabytes per
-// scrape (docs/benchmarks.md). Their names never clash with the
-// registry's (probe_* against reliabilityd_*, go_*, process_*, promhttp_*).
+// own metrics, Go and process collectors), then the probe and SLO
+// families streamed one at a time by ProbeMetrics.EachFamily and
+// Engine.EachFamily. Those bypass the registry on purpose: at 10,000
+// probes or SLOs, gathering them into one tree and re-sorting it costs
+// seconds and a hundred megabytes per scrape (docs/benchmarks.md). Their
+// names never clash with the registry's (probe_* and slo_* against
+// reliabilityd_*, go_*, process_*, promhttp_*).
 type metricsHandler struct {
 	registry *prometheus.Registry
-	probes   *collector.ProbeMetrics
+	// streamed are the families written after the registry's, one at a
+	// time: probe metrics, then SLO metrics.
+	streamed []func(emit func(*dto.MetricFamily) error) error
 	logger   *slog.Logger
 	// inFlight bounds concurrent scrapes; nil means no bound.
 	inFlight chan struct{}
 }
 
-func newMetricsHandler(registry *prometheus.Registry, probes *collector.ProbeMetrics, maxRequests int, logger *slog.Logger) *metricsHandler {
-	h := &metricsHandler{registry: registry, probes: probes, logger: logger}
+func newMetricsHandler(registry *prometheus.Registry, probes *collector.ProbeMetrics, engine *slo.Engine, maxRequests int, logger *slog.Logger) *metricsHandler {
+	h := &metricsHandler{registry: registry, logger: logger,
+		streamed: []func(emit func(*dto.MetricFamily) error) error{probes.EachFamily, engine.EachFamily}}
 	if maxRequests > 0 {
 		h.inFlight = make(chan struct{}, maxRequests)
 	}
@@ -72,9 +77,11 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := h.probes.EachFamily(encode); err != nil {
-		h.logger.Debug("Writing /metrics", "err", err)
-		return
+	for _, families := range h.streamed {
+		if err := families(encode); err != nil {
+			h.logger.Debug("Writing /metrics", "err", err)
+			return
+		}
 	}
 	if closer, ok := encoder.(expfmt.Closer); ok {
 		closer.Close() // OpenMetrics' "# EOF"

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reliabilityd/reliabilityd/collector"
+	"github.com/reliabilityd/reliabilityd/slo"
 )
 
 func newTestMetricsHandler(maxRequests int) *metricsHandler {
@@ -22,7 +23,7 @@ func newTestMetricsHandler(maxRequests int) *metricsHandler {
 	id := collector.ProbeID{Service: "shop", Probe: "home"}
 	probes.SetProbes([]collector.ProbeInfo{{ID: id, Type: "http", Target: "http://x/"}})
 	probes.Record(id, collector.Result{Start: time.Unix(1_800_000_000, 0), Success: true, Duration: time.Millisecond, StatusCode: 200})
-	return newMetricsHandler(registry, probes, maxRequests, slog.New(slog.DiscardHandler))
+	return newMetricsHandler(registry, probes, slo.NewEngine(slo.EngineOptions{}), maxRequests, slog.New(slog.DiscardHandler))
 }
 
 func TestMetricsHandlerFormats(t *testing.T) {

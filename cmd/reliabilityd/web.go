@@ -23,7 +23,7 @@ func (d *daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	pages := template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFiles, "templates/*.html"))
 
-	metrics := newMetricsHandler(d.registry, d.probeMetrics, d.flags.maxRequests, d.logger)
+	metrics := newMetricsHandler(d.registry, d.probeMetrics, d.engine, d.flags.maxRequests, d.logger)
 	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(d.registry, metrics))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
