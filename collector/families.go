@@ -54,15 +54,11 @@ type probeLabels struct {
 
 func newProbeLabels(info ProbeInfo) probeLabels {
 	return probeLabels{
-		probe:   labelPair("probe", info.ID.Probe),
-		service: labelPair("service", info.ID.Service),
-		target:  labelPair("target", info.Target),
-		kind:    labelPair("type", info.Type),
+		probe:   LabelPair("probe", info.ID.Probe),
+		service: LabelPair("service", info.ID.Service),
+		target:  LabelPair("target", info.Target),
+		kind:    LabelPair("type", info.Type),
 	}
-}
-
-func labelPair(name, value string) *dto.LabelPair {
-	return &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)}
 }
 
 // EachFamily calls emit with every probe metric family that has series,
@@ -124,93 +120,37 @@ func tlsExpiry(tls *TLSState, expiry func(*TLSState) float64) (float64, bool) {
 type familyBuilder struct {
 	probes []probeCopy
 	reuse  bool
-	spare  *slab // the previous family's memory, when reuse is set
+	spare  *FamilyBuffer // the previous family's memory, when reuse is set
 }
 
-// slab holds the memory of one family of plain (gauge or counter) series.
-type slab struct {
-	family  probeFamily
-	metrics []dto.Metric
-	values  []float64
-	gauges  []dto.Gauge
-	counts  []dto.Counter
-	labels  []*dto.LabelPair
-	out     []*dto.Metric
-}
-
-// newSlab returns a slab for capacity series of family, made of the
-// previous family's memory when the builder reuses it.
-func (b *familyBuilder) newSlab(family probeFamily, capacity int) *slab {
+// newSlab returns a buffer started for capacity series of family: the
+// previous family's buffer when the builder reuses memory, else a new one.
+func (b *familyBuilder) newSlab(family probeFamily, capacity int) *FamilyBuffer {
 	s := b.spare
 	if s == nil || !b.reuse {
-		s = &slab{}
+		s = &FamilyBuffer{}
 	}
 	b.spare = s
-	s.family = family
-	s.metrics = grow(s.metrics, capacity)
-	s.values = grow(s.values, capacity)
-	s.labels = grow(s.labels, capacity*len(family.labels))[:0]
-	s.out = grow(s.out, capacity)[:0]
-	if family.kind == dto.MetricType_COUNTER {
-		s.counts = grow(s.counts, capacity)
-		s.gauges = s.gauges[:0]
-	} else {
-		s.gauges = grow(s.gauges, capacity)
-		s.counts = s.counts[:0]
-	}
+	s.Start(family.name, family.help, family.kind, capacity, len(family.labels))
 	return s
-}
-
-// grow returns a zeroed slice of length n, reusing buf's memory when it
-// is large enough.
-func grow[T any](buf []T, n int) []T {
-	if cap(buf) < n {
-		return make([]T, n)
-	}
-	buf = buf[:n]
-	clear(buf)
-	return buf
-}
-
-// add appends a series with value and label pairs (in label-name order).
-func (s *slab) add(value float64, pairs ...*dto.LabelPair) {
-	i := len(s.out)
-	metric := &s.metrics[i]
-	s.values[i] = value
-	start := len(s.labels)
-	s.labels = append(s.labels, pairs...)
-	metric.Label = s.labels[start:len(s.labels):len(s.labels)]
-	if len(s.counts) > 0 {
-		s.counts[i].Value = &s.values[i]
-		metric.Counter = &s.counts[i]
-	} else {
-		s.gauges[i].Value = &s.values[i]
-		metric.Gauge = &s.gauges[i]
-	}
-	s.out = append(s.out, metric)
-}
-
-func (s *slab) build() *dto.MetricFamily {
-	return &dto.MetricFamily{Name: proto.String(s.family.name), Help: proto.String(s.family.help),
-		Type: s.family.kind.Enum(), Metric: s.out}
 }
 
 func (b *familyBuilder) info() *dto.MetricFamily {
 	s := b.newSlab(familyInfo, len(b.probes))
 	for i := range b.probes {
 		l := &b.probes[i].labels
-		s.add(1, l.probe, l.service, l.target, l.kind)
+		s.Add(1, l.probe, l.service, l.target, l.kind)
 	}
-	return s.build()
+	return s.Family()
 }
 
 func (b *familyBuilder) runs() *dto.MetricFamily {
 	s := b.newSlab(familyRuns, len(b.probes))
 	for i := range b.probes {
 		p := &b.probes[i]
-		s.add(float64(p.figures.runs), p.labels.probe, p.labels.service)
+		s.Add(float64(p.figures.runs), p.labels.probe, p.labels.service)
 	}
-	return s.build()
+	return s.Family()
 }
 
 func (b *familyBuilder) failures() *dto.MetricFamily {
@@ -227,11 +167,11 @@ func (b *familyBuilder) failures() *dto.MetricFamily {
 		p := &b.probes[i]
 		for _, reason := range reasonsByName {
 			if n := p.figures.failures[reason]; n > 0 {
-				s.add(float64(n), p.labels.probe, reasonPairs[reason], p.labels.service)
+				s.Add(float64(n), p.labels.probe, reasonPairs[reason], p.labels.service)
 			}
 		}
 	}
-	return s.build()
+	return s.Family()
 }
 
 // lastRun returns a step building a family with one series per probe that
@@ -245,10 +185,10 @@ func (b *familyBuilder) lastRun(family probeFamily, value func(*probeCopy) (floa
 				continue // never ran: no last-run figures to report
 			}
 			if v, ok := value(p); ok {
-				s.add(v, p.labels.probe, p.labels.service)
+				s.Add(v, p.labels.probe, p.labels.service)
 			}
 		}
-		return s.build()
+		return s.Family()
 	}
 }
 
@@ -258,11 +198,11 @@ func (b *familyBuilder) phases() *dto.MetricFamily {
 		for i := range b.probes {
 			p := &b.probes[i]
 			if d, ok := p.figures.last.Phases.Get(phase); ok && !p.figures.last.Start.IsZero() {
-				s.add(d.Seconds(), phasePairs[phase], p.labels.probe, p.labels.service)
+				s.Add(d.Seconds(), phasePairs[phase], p.labels.probe, p.labels.service)
 			}
 		}
 	}
-	return s.build()
+	return s.Family()
 }
 
 func (b *familyBuilder) latency() *dto.MetricFamily {
@@ -304,8 +244,8 @@ var (
 	reasonsByName = sortedReasonIndexes()
 	// phasesByName orders the phases by name, so the series come sorted.
 	phasesByName = sortedPhases()
-	phasePairs   = fixedPairs("phase", phaseNames[:])
-	reasonPairs  = fixedPairs("reason", reasonStrings())
+	phasePairs   = FixedLabelPairs("phase", phaseNames[:])
+	reasonPairs  = FixedLabelPairs("reason", reasonStrings())
 )
 
 func sortedPhases() []Phase {
@@ -329,12 +269,4 @@ func reasonStrings() []string {
 		out[i] = string(r)
 	}
 	return out
-}
-
-func fixedPairs(name string, values []string) []*dto.LabelPair {
-	pairs := make([]*dto.LabelPair, len(values))
-	for i, v := range values {
-		pairs[i] = labelPair(name, v)
-	}
-	return pairs
 }

@@ -90,7 +90,7 @@ func TestCalendarCounts(t *testing.T) {
 // budget against counts worked out by hand.
 func TestEngineCalendarWindow(t *testing.T) {
 	now := utc("2026-11-30T22:00:00Z")
-	e, _ := newTestEngine(t, `
+	e := newTestEngine(t, `
 services:
   - name: shop
     probes:

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/reliabilityd/reliabilityd/collector"
-	"github.com/reliabilityd/reliabilityd/config"
 )
 
 // event is one probe run as the reference model sees it.
@@ -175,15 +174,13 @@ services:
         sli: {probes: [api], latency_below: 300ms}
 `
 
-func newTestEngine(t *testing.T, yaml string, now *time.Time) (*Engine, *config.Config) {
+// newTestEngine returns an engine whose clock reads *now, with yaml
+// applied.
+func newTestEngine(t *testing.T, yaml string, now *time.Time) *Engine {
 	t.Helper()
-	cfg, err := config.Parse([]byte(yaml), "test.yml")
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
 	e := NewEngine(EngineOptions{Now: func() time.Time { return *now }})
-	e.Apply(NewPlan(cfg), time.Second)
-	return e, cfg
+	applyYAML(t, e, yaml)
+	return e
 }
 
 // randomEvents returns n runs spread over span before end, in random
@@ -225,7 +222,7 @@ func TestEngineAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	end := utc("2026-11-23T12:00:00Z")
 	now := end
-	e, _ := newTestEngine(t, engineTestConfig, &now)
+	e := newTestEngine(t, engineTestConfig, &now)
 	events := randomEvents(rng, 20000, end, 10*24*time.Hour, 7)
 	// A dense last hour so the short windows hold many events.
 	events = append(events, randomEvents(rng, 3000, end, time.Hour, 3)...)
@@ -262,7 +259,7 @@ func TestEngineAgainstReference(t *testing.T) {
 // 5-minute window (10-second slots) and the 7-day window (hourly slots).
 func TestEngineWindowEdges(t *testing.T) {
 	now := utc("2026-11-23T12:00:05Z")
-	e, _ := newTestEngine(t, engineTestConfig, &now)
+	e := newTestEngine(t, engineTestConfig, &now)
 	record(e, "shop", []event{
 		{at: utc("2026-11-23T11:55:00Z"), probe: "home", success: false},           // first instant of the 5m window
 		{at: utc("2026-11-23T11:54:59.999999999Z"), probe: "home", success: false}, // last instant before it
@@ -297,7 +294,7 @@ func TestEngineRestartMidWindow(t *testing.T) {
 	first, second := splitAt(events, end.Add(-3*24*time.Hour))
 
 	now := end.Add(-3 * 24 * time.Hour)
-	before, _ := newTestEngine(t, engineTestConfig, &now)
+	before := newTestEngine(t, engineTestConfig, &now)
 	record(before, "shop", first)
 	before.Evaluate(now)
 	state, err := before.MarshalState()
@@ -309,8 +306,7 @@ func TestEngineRestartMidWindow(t *testing.T) {
 	if err := after.UnmarshalState(state); err != nil {
 		t.Fatalf("UnmarshalState: %v", err)
 	}
-	cfg, _ := config.Parse([]byte(engineTestConfig), "test.yml")
-	after.Apply(NewPlan(cfg), time.Second)
+	applyYAML(t, after, engineTestConfig)
 	record(after, "shop", second)
 	now = end
 	refs := references(events)
@@ -377,7 +373,7 @@ func TestEngineBudgetExhaustion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, _ := newTestEngine(t, engineTestConfig, &now)
+			e := newTestEngine(t, engineTestConfig, &now)
 			record(e, "shop", tt.events)
 			b := e.Evaluate(now).SLOs[0].Budget()
 			switch {

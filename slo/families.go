@@ -2,7 +2,8 @@ package slo
 
 import (
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/reliabilityd/reliabilityd/collector"
 )
 
 // family describes one exported SLO metric family. value returns the
@@ -43,79 +44,23 @@ type sloLabels struct {
 
 // fixed label pairs, shared read-only.
 var (
-	windowPairs    = labelPairs("window", WindowNames[:])
-	resultGood     = labelPair("result", "good")
-	resultBad      = labelPair("result", "bad")
-	exclusionPairs = labelPairs("reason", exclusionReasons[:])
+	windowPairs    = collector.FixedLabelPairs("window", WindowNames[:])
+	resultGood     = collector.LabelPair("result", "good")
+	resultBad      = collector.LabelPair("result", "bad")
+	exclusionPairs = collector.FixedLabelPairs("reason", exclusionReasons[:])
 )
 
-func labelPair(name, value string) *dto.LabelPair {
-	return &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)}
-}
-
-func labelPairs(name string, values []string) []*dto.LabelPair {
-	pairs := make([]*dto.LabelPair, len(values))
-	for i, v := range values {
-		pairs[i] = labelPair(name, v)
-	}
-	return pairs
-}
-
-// builder assembles one family at a time from a snapshot, in memory that
-// is reused from family to family: a scrape of 10,000 SLOs holds one
-// family, never the whole exposition.
+// builder assembles one family at a time from a snapshot in one reused
+// buffer: a scrape of 10,000 SLOs holds one family, never the whole
+// exposition.
 type builder struct {
+	collector.FamilyBuffer
 	snap   *Snapshot
 	labels []sloLabels
-	// the current family's memory
-	metrics []dto.Metric
-	gauges  []dto.Gauge
-	counts  []dto.Counter
-	values  []float64
-	pairs   []*dto.LabelPair
-	out     []*dto.Metric
-	kind    dto.MetricType
 }
 
 func (b *builder) start(f family, capacity int) {
-	b.kind = f.kind
-	b.metrics = reuse(b.metrics, capacity)
-	b.values = reuse(b.values, capacity)
-	b.gauges = reuse(b.gauges, capacity)
-	b.counts = reuse(b.counts, capacity)
-	b.pairs = reuse(b.pairs, capacity*4)[:0]
-	b.out = reuse(b.out, capacity)[:0]
-}
-
-func reuse[T any](buf []T, n int) []T {
-	if cap(buf) < n {
-		return make([]T, n)
-	}
-	buf = buf[:n]
-	clear(buf)
-	return buf
-}
-
-// add appends a series; pairs must be in label-name order.
-func (b *builder) add(value float64, pairs ...*dto.LabelPair) {
-	i := len(b.out)
-	m := &b.metrics[i]
-	b.values[i] = value
-	from := len(b.pairs)
-	b.pairs = append(b.pairs, pairs...)
-	m.Label = b.pairs[from:len(b.pairs):len(b.pairs)]
-	if b.kind == dto.MetricType_COUNTER {
-		b.counts[i].Value = &b.values[i]
-		m.Counter = &b.counts[i]
-	} else {
-		b.gauges[i].Value = &b.values[i]
-		m.Gauge = &b.gauges[i]
-	}
-	b.out = append(b.out, m)
-}
-
-func (b *builder) family(f family) *dto.MetricFamily {
-	return &dto.MetricFamily{Name: proto.String(f.name), Help: proto.String(f.help), Type: f.kind.Enum(), Metric: b.out}
+	b.Start(f.name, f.help, f.kind, capacity, 4)
 }
 
 // EachFamily calls emit with every SLO metric family of the current
@@ -126,7 +71,7 @@ func (e *Engine) EachFamily(emit func(*dto.MetricFamily) error) error {
 	snap := e.Snapshot()
 	b := &builder{snap: snap, labels: make([]sloLabels, len(snap.SLOs))}
 	for i := range snap.SLOs {
-		b.labels[i] = sloLabels{service: labelPair("service", snap.SLOs[i].Service), slo: labelPair("slo", snap.SLOs[i].Name)}
+		b.labels[i] = sloLabels{service: collector.LabelPair("service", snap.SLOs[i].Service), slo: collector.LabelPair("slo", snap.SLOs[i].Name)}
 	}
 	for _, build := range b.steps() {
 		if mf := build(); len(mf.Metric) > 0 {
@@ -144,10 +89,10 @@ func (b *builder) perSLO(f family, value func(s *SLOStatus) (float64, bool)) fun
 		b.start(f, len(b.snap.SLOs))
 		for i := range b.snap.SLOs {
 			if v, ok := value(&b.snap.SLOs[i]); ok {
-				b.add(v, b.labels[i].service, b.labels[i].slo)
+				b.Add(v, b.labels[i].service, b.labels[i].slo)
 			}
 		}
-		return b.family(f)
+		return b.Family()
 	}
 }
 
@@ -158,11 +103,11 @@ func (b *builder) perWindow(f family, value func(s *SLOStatus, w int) (float64, 
 		for i := range b.snap.SLOs {
 			for w := range numWindows {
 				if v, ok := value(&b.snap.SLOs[i], w); ok {
-					b.add(v, b.labels[i].service, b.labels[i].slo, windowPairs[w])
+					b.Add(v, b.labels[i].service, b.labels[i].slo, windowPairs[w])
 				}
 			}
 		}
-		return b.family(f)
+		return b.Family()
 	}
 }
 
@@ -203,29 +148,29 @@ func (b *builder) info() *dto.MetricFamily {
 	for i := range b.snap.SLOs {
 		s := &b.snap.SLOs[i]
 		// label-name order: period, service, sli, slo
-		b.add(1, labelPair("period", s.Period()), b.labels[i].service, labelPair("sli", s.SLIKind()), b.labels[i].slo)
+		b.Add(1, collector.LabelPair("period", s.Period()), b.labels[i].service, collector.LabelPair("sli", s.SLIKind()), b.labels[i].slo)
 	}
-	return b.family(famInfo)
+	return b.Family()
 }
 
 func (b *builder) events() *dto.MetricFamily {
 	b.start(famEvents, 2*len(b.snap.SLOs))
 	for i := range b.snap.SLOs {
 		s := &b.snap.SLOs[i]
-		b.add(float64(s.Bad), resultBad, b.labels[i].service, b.labels[i].slo)
-		b.add(float64(s.Good), resultGood, b.labels[i].service, b.labels[i].slo)
+		b.Add(float64(s.Bad), resultBad, b.labels[i].service, b.labels[i].slo)
+		b.Add(float64(s.Good), resultGood, b.labels[i].service, b.labels[i].slo)
 	}
-	return b.family(famEvents)
+	return b.Family()
 }
 
 func (b *builder) excluded() *dto.MetricFamily {
 	b.start(famExcluded, len(exclusionReasons)*len(b.snap.SLOs))
 	for i := range b.snap.SLOs {
 		for r, pair := range exclusionPairs {
-			b.add(float64(b.snap.SLOs[i].Excluded[r]), pair, b.labels[i].service, b.labels[i].slo)
+			b.Add(float64(b.snap.SLOs[i].Excluded[r]), pair, b.labels[i].service, b.labels[i].slo)
 		}
 	}
-	return b.family(famExcluded)
+	return b.Family()
 }
 
 func (b *builder) perService(f family, value func(s *ServiceStatus) bool) func() *dto.MetricFamily {
@@ -237,8 +182,8 @@ func (b *builder) perService(f family, value func(s *ServiceStatus) bool) func()
 			if value(s) {
 				v = 1
 			}
-			b.add(v, labelPair("service", s.Service))
+			b.Add(v, collector.LabelPair("service", s.Service))
 		}
-		return b.family(f)
+		return b.Family()
 	}
 }

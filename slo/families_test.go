@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 // maintenance.
 func TestFamiliesGolden(t *testing.T) {
 	now := utc("2026-11-29T23:30:00Z")
-	e, _ := newTestEngine(t, `
+	e := newTestEngine(t, `
 services:
   - name: shop
     maintenance:
@@ -70,7 +70,7 @@ services:
 // TestEachFamilyStopsOnError: a scraper that went away stops the stream.
 func TestEachFamilyStopsOnError(t *testing.T) {
 	now := utc("2026-11-23T12:00:00Z")
-	e, _ := newTestEngine(t, engineTestConfig, &now)
+	e := newTestEngine(t, engineTestConfig, &now)
 	gone := errors.New("gone")
 	calls := 0
 	err := e.EachFamily(func(*dto.MetricFamily) error { calls++; return gone })

@@ -43,7 +43,7 @@ func findSLO(snap *Snapshot, name string) *SLOStatus {
 // left the window, and re-adding restores them.
 func TestEngineReload(t *testing.T) {
 	now := utc("2026-11-23T12:00:00Z")
-	e, _ := newTestEngine(t, sloYAML(`
+	e := newTestEngine(t, sloYAML(`
       - {name: a, objective: 99, window: 7d, sli: {probes: [home]}}
       - {name: b, objective: 99, window: 1d, sli: {probes: [home]}}
 `), &now)
@@ -137,7 +137,7 @@ func TestEngineReload(t *testing.T) {
 // burn-rate rings.
 func TestEngineReloadToCalendar(t *testing.T) {
 	now := utc("2026-11-23T12:00:00Z")
-	e, _ := newTestEngine(t, sloYAML(`
+	e := newTestEngine(t, sloYAML(`
       - {name: a, objective: 99, window: 30d, sli: {probes: [home]}}
 `), &now)
 	record(e, "shop", []event{
@@ -166,7 +166,7 @@ func TestEngineReloadToCalendar(t *testing.T) {
 // apart; the rest count.
 func TestEngineMaintenanceExclusion(t *testing.T) {
 	now := utc("2026-11-24T12:00:00Z")
-	e, _ := newTestEngine(t, `
+	e := newTestEngine(t, `
 services:
   - name: shop
     maintenance:
