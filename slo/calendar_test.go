@@ -136,3 +136,35 @@ services:
 		t.Errorf("3d window across the turn of the month = %+v, want {Bad:1}", got)
 	}
 }
+
+// TestEngineCalendarWeekAcrossDST: a weekly SLO in Berlin over the week
+// summer time starts (Monday 2026-03-23 00:00 CET = 03-22T23:00Z to
+// Monday 2026-03-30 00:00 CEST = 03-29T22:00Z, 167 hours).
+func TestEngineCalendarWeekAcrossDST(t *testing.T) {
+	now := utc("2026-03-29T21:59:59Z") // Sunday 23:59:59 CEST
+	e := newTestEngine(t, `
+services:
+  - name: shop
+    probes:
+      - {name: home, http: {url: "http://127.0.0.1:1/"}}
+    slos:
+      - {name: weekly, objective: 99, calendar: week, timezone: Europe/Berlin, sli: {probes: [home]}}
+`, &now)
+	record(e, "shop", []event{
+		{at: utc("2026-03-22T22:59:59Z"), probe: "home", success: false}, // Sunday 23:59:59 CET: the week before
+		{at: utc("2026-03-22T23:00:00Z"), probe: "home", success: true},  // Monday 00:00 CET
+		{at: utc("2026-03-29T01:30:00Z"), probe: "home", success: false}, // 03:30 CEST, just after the change
+		{at: utc("2026-03-29T21:59:59Z"), probe: "home", success: true},  // the week's last second
+	})
+	s := e.Evaluate(now).SLOs[0]
+	if got := s.Windows[WindowFull]; got != (Counts{Good: 2, Bad: 1}) {
+		t.Errorf("the DST week = %+v, want {Good:2 Bad:1}", got)
+	}
+	if !s.WindowStart.Equal(utc("2026-03-22T23:00:00Z")) || s.WindowLength != 167*time.Hour {
+		t.Errorf("week [%s, +%s), want [2026-03-22T23:00Z, +167h)", s.WindowStart.UTC(), s.WindowLength)
+	}
+	s = e.Evaluate(utc("2026-03-29T22:00:00Z")).SLOs[0]
+	if got := s.Windows[WindowFull]; got != (Counts{}) || s.WindowLength != 168*time.Hour {
+		t.Errorf("the next week = %+v over %s, want no events over 168h", got, s.WindowLength)
+	}
+}

@@ -1,6 +1,8 @@
 package slo
 
 import (
+	"context"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -204,5 +206,36 @@ services:
 	snap = e.Evaluate(utc("2026-11-29T23:45:00Z"))
 	if !snap.Services[0].MaintenanceActive || snap.Services[0].InHours {
 		t.Errorf("services on Monday 00:45 Berlin = %+v, want maintenance, outside hours", snap.Services)
+	}
+}
+
+// TestEngineRun: the evaluator actor publishes snapshots on its own, picks
+// up a new interval from Apply at once, and returns when its context ends.
+func TestEngineRun(t *testing.T) {
+	now := utc("2026-11-23T12:00:00Z")
+	e := NewEngine(EngineOptions{Now: func() time.Time { return now }, Interval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	first := e.Snapshot()
+	// An hour-long interval would never fire in this test: the new 1ms one
+	// must take effect without waiting for it.
+	cfg, err := config.Parse([]byte(sloYAML(`      - {name: a, objective: 99, sli: {probes: [home]}}
+`)), "test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Apply(NewPlan(cfg), time.Millisecond)
+	applied := e.Snapshot()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Snapshot() == applied && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if e.Snapshot() == applied || e.Snapshot() == first || len(e.Snapshot().SLOs) != 1 {
+		t.Fatal("the evaluator did not publish a snapshot after the interval changed")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run returned %v", err)
 	}
 }
