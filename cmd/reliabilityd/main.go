@@ -229,11 +229,12 @@ func checkConfig(filename string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	probes := 0
+	probes, slos := 0, 0
 	for _, svc := range cfg.Services {
 		probes += len(svc.Probes)
+		slos += len(svc.SLOs)
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d services, %d probes)\n", filename, len(cfg.Services), probes)
+	fmt.Fprintf(stdout, "%s: OK (%d services, %d probes, %d SLOs)\n", filename, len(cfg.Services), probes, slos)
 	return 0
 }
 
