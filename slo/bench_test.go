@@ -11,7 +11,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/reliabilityd/reliabilityd/collector"
 	"github.com/reliabilityd/reliabilityd/config"
@@ -288,9 +287,11 @@ func benchProbeMetrics(plan *Plan) *collector.ProbeMetrics {
 // as cmd/reliabilityd/metrics.go does: the SLO families alone ("slo"), and
 // the probe families of their 10,000 probes followed by the SLO families
 // ("probes+slo", the whole streamed part of the daemon's /metrics; the
-// registry's few hundred series are left out). Plain text, and gzip at the
-// default level, which is what the daemon serves to Prometheus (it asks
-// for gzip); gzip-best-speed shows what the fastest level would save.
+// registry's few hundred series are left out), through collector's
+// FamilyWriter as /metrics does. Plain text; gzip at gzip.BestSpeed, which
+// is what the daemon serves to Prometheus (it asks for gzip), in the text
+// format and in OpenMetrics (which Prometheus prefers); and gzip at the
+// default level for comparison.
 func BenchmarkScrape10k(b *testing.B) {
 	e, plan := benchFilledEngine(b, benchSteady)
 	probes := benchProbeMetrics(plan)
@@ -299,9 +300,11 @@ func BenchmarkScrape10k(b *testing.B) {
 	wantSLOSeries := 40*len(plan.SLOs) + benchLatencySLOs(plan) + 2*len(plan.Schedules)
 	for _, withProbes := range []bool{false, true} {
 		for _, v := range []struct {
-			name  string
-			level int // 0: no compression
-		}{{"text", 0}, {"gzip", gzip.DefaultCompression}, {"gzip-best-speed", gzip.BestSpeed}} {
+			name        string
+			level       int // 0: no compression
+			openMetrics bool
+		}{{"text", 0, false}, {"gzip", gzip.BestSpeed, false}, {"openmetrics-gzip", gzip.BestSpeed, true},
+			{"gzip-default-level", gzip.DefaultCompression, false}} {
 			name := "slo/" + v.name
 			if withProbes {
 				name = "probes+slo/" + v.name
@@ -321,7 +324,7 @@ func BenchmarkScrape10k(b *testing.B) {
 						}
 						w = gz
 					}
-					enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+					enc := collector.NewFamilyWriter(w, v.openMetrics)
 					series, sloSeries = 0, 0
 					if withProbes {
 						err := probes.EachFamily(func(mf *dto.MetricFamily) error {

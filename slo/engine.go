@@ -29,6 +29,8 @@ type Engine struct {
 	routes   atomic.Pointer[routeTable]
 	snapshot atomic.Pointer[Snapshot]
 	interval atomic.Int64 // evaluation interval, nanoseconds
+	// lastStateSize is the size of the last marshalled state section.
+	lastStateSize atomic.Int64
 	wake     chan struct{}
 
 	// evalMu serialises evaluations, so snapshots are published in order.

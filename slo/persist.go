@@ -40,11 +40,16 @@ func (e *Engine) MarshalState() ([]byte, error) {
 	maps.Copy(all, e.active)
 	e.mu.Unlock()
 
-	buf := []byte{sloStateVersion}
+	// Sized from the last section, so a large state is not regrown by
+	// doubling (which would briefly hold twice its size).
+	last := e.lastStateSize.Load()
+	buf := make([]byte, 0, last+last/8+16)
+	buf = append(buf, sloStateVersion)
 	buf = binary.AppendUvarint(buf, uint64(len(all)))
 	for _, key := range slices.Sorted(maps.Keys(all)) {
 		buf = all[key].appendState(buf, key)
 	}
+	e.lastStateSize.Store(int64(len(buf)))
 	return buf, nil
 }
 

@@ -118,18 +118,37 @@ func (r *ring) add(t time.Time, c Counts) bool {
 // holding now back n slots before it (n+1 slots, the current one partly
 // elapsed), into out. One pass serves every window of the ring. Slots
 // newer than now (events stamped ahead of the evaluation) are not counted.
+// This is the evaluator's inner loop (17 million slots a tick at 10,000
+// SLOs): it walks positions with a wrapping index and checks the held
+// range once, instead of a modulo and a range check per slot.
 func (r *ring) sums(now time.Time, spans []int, out []Counts) {
 	current := r.slot(now)
-	var running Counts
+	// Held slots are (head-len, head]; count those in [oldest, newest].
+	newest := min(current, r.head)
+	last := spans[len(spans)-1]
+	var good, bad, excluded uint64
 	next := 0
-	for back := 0; next < len(spans); back++ {
-		if slot := current - int64(back); r.holds(slot) {
-			running.add(r.buckets[r.position(slot)].counts())
+	if r.head != minSlot && newest > r.head-int64(len(r.buckets)) {
+		pos := r.position(newest)
+		for back := int(current - newest); back <= last; back++ {
+			for next < len(spans) && spans[next] < back {
+				out[next] = Counts{Good: good, Bad: bad, Excluded: excluded}
+				next++
+			}
+			if current-int64(back) <= r.head-int64(len(r.buckets)) {
+				break // older slots are no longer held
+			}
+			b := &r.buckets[pos]
+			good += uint64(b.good)
+			bad += uint64(b.bad)
+			excluded += uint64(b.excluded)
+			if pos--; pos < 0 {
+				pos = len(r.buckets) - 1
+			}
 		}
-		for next < len(spans) && spans[next] == back {
-			out[next] = running
-			next++
-		}
+	}
+	for ; next < len(spans); next++ {
+		out[next] = Counts{Good: good, Bad: bad, Excluded: excluded}
 	}
 }
 
