@@ -31,7 +31,7 @@ type Engine struct {
 	interval atomic.Int64 // evaluation interval, nanoseconds
 	// lastStateSize is the size of the last marshalled state section.
 	lastStateSize atomic.Int64
-	wake     chan struct{}
+	wake          chan struct{}
 
 	// evalMu serialises evaluations, so snapshots are published in order.
 	evalMu sync.Mutex
