@@ -81,6 +81,13 @@ func TestSLOStateSurvivesKill9(t *testing.T) {
 	if full := metricValue(body, `slo_window_events{service="shop",slo="availability",window="full"}`); full < restored {
 		t.Errorf("the 1d window holds %v events after the restart, want at least the %v restored good ones", full, restored)
 	}
+	// The landing page shows the SLO with its figures: attained below
+	// 100 % (the restarted daemon's runs fail) and the budget overspent.
+	_, page := d2.get("/")
+	row := regexp.MustCompile(`(?s)<td>availability</td><td>availability</td><td>1d</td><td>99\.000 %</td>\s*<td><span class="(ok|fail)">(\d+\.\d{3}) %</span></td>`)
+	if m := row.FindStringSubmatch(page); m == nil {
+		t.Errorf("landing page lacks the SLO row with an attained figure:\n%s", page)
+	}
 }
 
 // TestSLOUnreadableSectionKept: a state file whose SLO section this build

@@ -6,12 +6,14 @@ import (
 	"html/template"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 
 	"github.com/reliabilityd/reliabilityd/collector"
+	"github.com/reliabilityd/reliabilityd/slo"
 )
 
 //go:embed templates/*.html
@@ -87,8 +89,12 @@ func (d *daemon) handleConfig(w http.ResponseWriter, _ *http.Request) {
 type serviceView struct {
 	Name, Owner, Priority string
 	Probes                []collector.ProbeStatus
-	Failing               int
-	NotRun                int
+	SLOs                  []sloView
+	// Schedule tells whether maintenance or the hours of operation
+	// exclude the service's runs right now.
+	Schedule slo.ServiceStatus
+	Failing  int
+	NotRun   int
 }
 
 // landingView is everything the landing page shows.
@@ -110,9 +116,20 @@ func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template) 
 	for _, status := range d.probeMetrics.Status() {
 		byService[status.ID.Service] = append(byService[status.ID.Service], status)
 	}
+	snap := d.engine.Snapshot()
+	slosByService := map[string][]sloView{}
+	for i := range snap.SLOs {
+		s := &snap.SLOs[i]
+		slosByService[s.Service] = append(slosByService[s.Service], newSLOView(s))
+	}
+	schedule := map[string]slo.ServiceStatus{}
+	for _, s := range snap.Services {
+		schedule[s.Service] = s
+	}
 	if cfg := d.current.Load(); cfg != nil {
 		for _, svc := range cfg.Services {
-			sv := serviceView{Name: svc.Name, Owner: svc.Owner, Priority: svc.Priority, Probes: byService[svc.Name]}
+			sv := serviceView{Name: svc.Name, Owner: svc.Owner, Priority: svc.Priority, Probes: byService[svc.Name],
+				SLOs: slosByService[svc.Name], Schedule: schedule[svc.Name]}
 			for _, p := range sv.Probes {
 				switch {
 				case p.Last.Start.IsZero():
@@ -132,6 +149,32 @@ func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template) 
 	}
 }
 
+// sloView is one SLO's row on the landing page; absent figures (no data)
+// are nil.
+type sloView struct {
+	Name, Kind, Period string
+	Objective          float64
+	Events             uint64
+	SLI, Remaining     *float64
+	Burn1h, Burn5m     *float64
+}
+
+func newSLOView(s *slo.SLOStatus) sloView {
+	v := sloView{Name: s.Name, Kind: s.SLIKind(), Period: s.Period(), Objective: s.Objective, Events: s.Windows[slo.WindowFull].Total()}
+	optional := func(value float64, ok bool) *float64 {
+		if !ok {
+			return nil
+		}
+		return &value
+	}
+	v.SLI = optional(s.SLI(slo.WindowFull))
+	v.Burn1h = optional(s.BurnRate(slo.Window1h))
+	v.Burn5m = optional(s.BurnRate(slo.Window5m))
+	budget := s.Budget()
+	v.Remaining = optional(budget.RemainingRatio, budget.HasData)
+	return v
+}
+
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
 		"ago": func(now, t time.Time) string {
@@ -141,6 +184,21 @@ func templateFuncs() template.FuncMap {
 			return now.Sub(t).Truncate(time.Second).String() + " ago"
 		},
 		"ms": func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() },
-		"ts": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+		// pct shows a ratio in percent, "no data" when absent.
+		"pct": func(ratio *float64) string {
+			if ratio == nil {
+				return "no data"
+			}
+			return strconv.FormatFloat(*ratio*100, 'f', 3, 64) + " %"
+		},
+		"rate": func(value *float64) string {
+			if value == nil {
+				return "no data"
+			}
+			return strconv.FormatFloat(*value, 'f', 2, 64)
+		},
+		"ptr":   func(v float64) *float64 { return &v },
+		"deref": func(v *float64) float64 { return *v },
+		"ts":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 	}
 }
