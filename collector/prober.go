@@ -92,6 +92,15 @@ type Result struct {
 	StatusCode int
 	// TLS describes the TLS connection, nil when none was made.
 	TLS *TLSState
+	// Measurement is what a capacity source read; nil for probes and for
+	// failed samples.
+	Measurement *Measurement
+}
+
+// Measurement is a capacity source's reading: how much of the resource is
+// used and, when the source knows it, the limit (0 when it does not).
+type Measurement struct {
+	Usage, Limit float64
 }
 
 // TLSState is what a probe learnt of the TLS connection it made.
@@ -142,6 +151,8 @@ const (
 	ReasonRedirect     Reason = "redirect"       // too many redirects, or a redirect not followed where one is required
 	ReasonProtocol     Reason = "protocol"       // malformed response, connection closed or reset mid-exchange
 	ReasonSecret       Reason = "secret"         // a credentials file could not be read
+	ReasonNotFound     Reason = "not_found"      // a capacity source's path or process does not exist
+	ReasonPermission   Reason = "permission"     // a capacity source may not be read
 	ReasonInternal     Reason = "internal"       // a bug or an unexpected local error
 )
 
@@ -153,7 +164,7 @@ func Reasons() []Reason { return reasonIndex[:] }
 // fixed-size array indexed by it. Read-only.
 var reasonIndex = [...]Reason{
 	ReasonDNS, ReasonConnect, ReasonTLS, ReasonTimeout, ReasonStatus, ReasonAssertion,
-	ReasonBodyTooLarge, ReasonRedirect, ReasonProtocol, ReasonSecret, ReasonInternal,
+	ReasonBodyTooLarge, ReasonRedirect, ReasonProtocol, ReasonSecret, ReasonNotFound, ReasonPermission, ReasonInternal,
 }
 
 // Phase is a step of a probe run with its own duration.

@@ -86,6 +86,7 @@ type ServiceConfig struct {
 	HoursOfOperation *HoursOfOperation   `yaml:"hours_of_operation,omitempty"`
 	Probes           []ProbeConfig       `yaml:"probes"`
 	SLOs             []SLOConfig         `yaml:"slos,omitempty"`
+	Capacity         []CapacityConfig    `yaml:"capacity,omitempty"`
 }
 
 // ProbeConfig is one synthetic probe of a service. Exactly one of the

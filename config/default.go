@@ -11,7 +11,9 @@ import (
 // Default returns the configuration the daemon runs when started without a
 // configuration file: one service, reliabilityd, probing the daemon itself
 // at selfURL (an absolute URL such as "http://127.0.0.1:10089") with two
-// SLOs over those probes, so a fresh install has something to show. Its Filename is empty.
+// SLOs over those probes and two capacity resources (its own file
+// descriptors and the host's memory), so a fresh install has something to
+// show. Its Filename is empty.
 func Default(selfURL string) *Config {
 	base := strings.TrimSuffix(selfURL, "/")
 
@@ -50,8 +52,21 @@ func Default(selfURL string) *Config {
 				{Name: "metrics-latency", Objective: 99, Window: Duration(7 * 24 * time.Hour),
 					SLI: SLIConfig{Probes: []string{"metrics"}, LatencyBelow: Duration(500 * time.Millisecond)}},
 			},
+			Capacity: []CapacityConfig{
+				capacity("open-fds", CapacitySource{Process: &ProcessSource{Self: true, Resource: "open_fds"}}, 50),
+				capacity("host-memory", CapacitySource{Memory: true}, 20),
+			},
 		}},
 	}
+}
+
+// capacity returns a resource of the built-in configuration, sampled
+// every 15 seconds.
+func capacity(name string, source CapacitySource, headroomPercent float64) CapacityConfig {
+	c := DefaultCapacityConfig
+	c.Name, c.Source, c.HeadroomTarget = name, source, Percent(headroomPercent)
+	c.Interval = Duration(15 * time.Second)
+	return c
 }
 
 // hostPort returns the host:port a URL connects to, with the scheme's

@@ -327,6 +327,22 @@ func resolveDefaults(cfg *Config, isSet func(path string) bool) {
 				slo.Window = DefaultSLOWindow
 			}
 		}
+		for j := range cfg.Services[i].Capacity {
+			resource := &cfg.Services[i].Capacity[j]
+			path := capacityPath(i, j)
+			if resource.Interval == 0 && !isSet(path+".interval") {
+				resource.Interval = DefaultCapacityConfig.Interval
+			}
+			if resource.Timeout == 0 && !isSet(path+".timeout") {
+				resource.Timeout = DefaultCapacityConfig.Timeout
+				if resource.Interval > 0 {
+					resource.Timeout = min(resource.Timeout, resource.Interval)
+				}
+			}
+			if !isSet(path + ".forecast") {
+				resource.Forecast = DefaultForecastConfig
+			}
+		}
 		for j := range cfg.Services[i].Probes {
 			probe := &cfg.Services[i].Probes[j]
 			path := probePath(i, j)
@@ -373,6 +389,13 @@ func resolvePaths(cfg *Config, dir string) {
 		resolve(&tc.KeyFile)
 	}
 	for i := range cfg.Services {
+		for j := range cfg.Services[i].Capacity {
+			source := &cfg.Services[i].Capacity[j].Source
+			resolve(&source.Filesystem)
+			if source.Process != nil {
+				resolve(&source.Process.PIDFile)
+			}
+		}
 		for j := range cfg.Services[i].Probes {
 			probe := &cfg.Services[i].Probes[j]
 			if h := probe.HTTP; h != nil {
@@ -407,6 +430,9 @@ func (c *Config) String() string {
 func servicePath(i int) string  { return "services[" + strconv.Itoa(i) + "]" }
 func probePath(i, j int) string { return servicePath(i) + ".probes[" + strconv.Itoa(j) + "]" }
 func sloPath(i, j int) string   { return servicePath(i) + ".slos[" + strconv.Itoa(j) + "]" }
+func capacityPath(i, j int) string {
+	return servicePath(i) + ".capacity[" + strconv.Itoa(j) + "]"
+}
 
 // joinPath appends a struct field name to a path.
 func joinPath(path, field string) string {

@@ -639,3 +639,116 @@ func TestProbeHash(t *testing.T) {
 		t.Errorf("a changed regexp does not change the hash")
 	}
 }
+
+// TestLoadFullCapacity checks the capacity resources of good-full.yml as
+// decoded: sizes worked out by hand, defaults written out rather than
+// taken from DefaultCapacityConfig, so a changed default shows here.
+func TestLoadFullCapacity(t *testing.T) {
+	cfg, err := Load("testdata/good-full.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resources := cfg.Services[0].Capacity
+	if len(resources) != 7 || len(cfg.Services[1].Capacity) != 0 {
+		t.Fatalf("checkout has %d resources, search %d; want 7 and 0", len(resources), len(cfg.Services[1].Capacity))
+	}
+	disk, inodes, archive, memory, cpu, fds, connections :=
+		resources[0], resources[1], resources[2], resources[3], resources[4], resources[5], resources[6]
+	percent := func(p Percent) *Percent { return &p }
+	defaultForecast := ForecastConfig{Method: "linear", Window: Duration(7 * 24 * time.Hour), MinSamples: 12, Alpha: 0.5, Beta: 0.1, ResetDrop: 50}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"disk name", disk.Name, "disk"},
+		{"disk source", disk.Source, CapacitySource{Filesystem: "/var/lib/shop"}},
+		{"disk type", disk.Source.Type(), "filesystem"},
+		// 500 × 2^30 bytes.
+		{"disk limit 500GiB", disk.Limit, Quantity(536870912000)},
+		{"disk headroom 25%", disk.HeadroomTarget, Percent(25)},
+		{"disk headroom ratio", disk.HeadroomTarget.Ratio(), 0.25},
+		{"disk growth", disk.Growth, GrowthPlan{Months6: percent(20), Months12: percent(45), Months24: percent(100)}},
+		{"disk growth 12mo ratio", disk.Growth.Months12.Ratio(), 0.45},
+		{"disk interval", disk.Interval, Duration(5 * time.Minute)},
+		{"disk timeout", disk.Timeout, Duration(30 * time.Second)},
+		{"disk forecast", disk.Forecast, ForecastConfig{Method: "holt", Window: Duration(14 * 24 * time.Hour), MinSamples: 24, Alpha: 0.3, Beta: 0.05, ResetDrop: 30}},
+		{"disk reset_drop ratio", disk.Forecast.ResetDrop.Ratio(), 0.3},
+
+		{"inodes source resolved", inodes.Source, CapacitySource{Filesystem: filepath.Join(wd, "testdata", "data"), Inodes: true}},
+		{"inodes no limit", inodes.Limit, Quantity(0)},
+		{"inodes no headroom target", inodes.HeadroomTarget, Percent(0)},
+		{"inodes no growth", inodes.Growth, GrowthPlan{}},
+		{"default interval", inodes.Interval, Duration(time.Minute)},
+		{"default timeout", inodes.Timeout, Duration(10 * time.Second)},
+		{"default forecast", inodes.Forecast, defaultForecast},
+
+		// 2 × 10^12 bytes: TB is base 10.
+		{"archive limit 2TB", archive.Limit, Quantity(2e12)},
+		{"archive headroom 25 without %", archive.HeadroomTarget, Percent(25)},
+		{"archive headroom ratio", archive.HeadroomTarget.Ratio(), 0.25},
+		{"archive growth 12mo only", archive.Growth, GrowthPlan{Months12: percent(10)}},
+
+		{"memory type", memory.Source.Type(), "memory"},
+		{"memory partial forecast", memory.Forecast, ForecastConfig{Method: "linear", Window: Duration(48 * time.Hour), MinSamples: 12, Alpha: 0.5, Beta: 0.1, ResetDrop: 50}},
+
+		{"cpu type", cpu.Source.Type(), "cpu"},
+		{"cpu limit 64", cpu.Limit, Quantity(64)},
+		{"cpu interval", cpu.Interval, Duration(5 * time.Second)},
+		{"cpu default timeout capped at the interval", cpu.Timeout, Duration(5 * time.Second)},
+
+		{"fds type", fds.Source.Type(), "process"},
+		{"fds pid_file resolved", *fds.Source.Process, ProcessSource{PIDFile: filepath.Join(wd, "testdata", "run", "shop.pid"), Resource: "open_fds"}},
+		{"connections process", *connections.Source.Process, ProcessSource{Self: true, Resource: "connections"}},
+		{"connections limit", connections.Limit, Quantity(10000)},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestRelativeCapacityPaths checks that the paths of capacity sources
+// resolve against the configuration file's directory, and that absolute
+// ones and unset ones stay as they are.
+func TestRelativeCapacityPaths(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "conf", "reliability.yml")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := `services:
+  - name: shop
+    capacity:
+      - {name: data, source: {filesystem: data/db}}
+      - {name: parent, source: {filesystem: ../spool}}
+      - {name: root, source: {filesystem: /}}
+      - {name: fds, source: {process: {pid_file: run/shop.pid, resource: open_fds}}}
+      - {name: self, source: {process: {self: true, resource: open_fds}}}
+`
+	if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "conf")
+	resources := cfg.Services[0].Capacity
+	checks := []struct{ name, got, want string }{
+		{"filesystem", resources[0].Source.Filesystem, filepath.Join(conf, "data", "db")},
+		{"filesystem above", resources[1].Source.Filesystem, filepath.Join(dir, "spool")},
+		{"absolute filesystem", resources[2].Source.Filesystem, "/"},
+		{"pid_file", resources[3].Source.Process.PIDFile, filepath.Join(conf, "run", "shop.pid")},
+		{"unset pid_file", resources[4].Source.Process.PIDFile, ""},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}

@@ -33,6 +33,12 @@ func (v *validator) service(i int, s *ServiceConfig, probeNames map[string]strin
 	for j := range s.SLOs {
 		v.name(sloPath(i, j)+".name", "SLO", s.SLOs[j].Name, sloNames, sloPath(i, j))
 	}
+	resourceNames := map[string]string{}
+	for j := range s.Capacity {
+		path := capacityPath(i, j)
+		v.name(path+".name", "resource", s.Capacity[j].Name, resourceNames, path)
+		v.capacity(path, &s.Capacity[j])
+	}
 	renamed := map[string]string{}
 	for j := range s.SLOs {
 		slo := &s.SLOs[j]

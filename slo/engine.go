@@ -21,9 +21,10 @@ import (
 // the state flusher calls MarshalState. A reload calls Apply with the new
 // plan. All methods are safe for concurrent use.
 type Engine struct {
-	logger  *slog.Logger
-	metrics engineMetrics
-	now     func() time.Time
+	logger       *slog.Logger
+	metrics      engineMetrics
+	now          func() time.Time
+	alsoEvaluate func(now time.Time)
 
 	// routes is swapped whole by Apply: Record never sees half a reload.
 	routes   atomic.Pointer[routeTable]
@@ -92,6 +93,10 @@ type EngineOptions struct {
 	Now func() time.Time
 	// Interval is the evaluation interval until Apply sets another.
 	Interval time.Duration
+	// AlsoEvaluate, when set, is called by Run after each evaluation with
+	// the same time: the daemon evaluates capacity on the SLO evaluator's
+	// tick.
+	AlsoEvaluate func(now time.Time)
 }
 
 // NewEngine returns an engine with no SLOs. It starts no goroutines.
@@ -105,12 +110,13 @@ func NewEngine(opts EngineOptions) *Engine {
 		logger.Error("Cannot register SLO engine metrics", "err", err)
 	}
 	e := &Engine{
-		logger:  logger,
-		metrics: metrics,
-		now:     opts.Now,
-		wake:    make(chan struct{}, 1),
-		active:  map[string]*objective{},
-		orphans: map[string]*objective{},
+		logger:       logger,
+		metrics:      metrics,
+		now:          opts.Now,
+		alsoEvaluate: opts.AlsoEvaluate,
+		wake:         make(chan struct{}, 1),
+		active:       map[string]*objective{},
+		orphans:      map[string]*objective{},
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -271,7 +277,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-e.wake:
 			timer.Stop()
 		case <-timer.C:
-			e.Evaluate(e.now())
+			now := e.now()
+			e.Evaluate(now)
+			if e.alsoEvaluate != nil {
+				e.alsoEvaluate(now)
+			}
 		}
 	}
 }

@@ -52,9 +52,16 @@ services:
 	if err := e.EachFamily(func(mf *dto.MetricFamily) error { return encoder.Encode(mf) }); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "slo_metrics.golden")
+	compareGolden(t, "slo_metrics.golden", out.String())
+}
+
+// compareGolden compares got with testdata/name, or rewrites it with
+// -update.
+func compareGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
 	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,8 +69,8 @@ services:
 	if err != nil {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
-	if out.String() != string(want) {
-		t.Errorf("metrics differ from %s (run with -update to accept):\n%s", golden, out.String())
+	if got != string(want) {
+		t.Errorf("metrics differ from %s (run with -update to accept):\n%s", golden, got)
 	}
 }
 

@@ -112,7 +112,7 @@ func TestSLOUnreadableSectionKept(t *testing.T) {
 	writeFile(t, configFile, stateTestConfig(target.URL))
 	d := startDaemon(t, "--config.file="+configFile, "--storage.path="+storage)
 	d.waitFor(20*time.Second, `^reliabilityd_state_corrupt_files_total 1$`, regexp.QuoteMeta(goodEvents)+` [1-9]`)
-	if !strings.Contains(d.log(), "SLO state is unreadable") || !strings.Contains(d.log(), "unknown version 99") {
+	if !strings.Contains(d.log(), "A state section is unreadable") || !strings.Contains(d.log(), "unknown version 99") {
 		t.Errorf("the log does not explain the unreadable section:\n%s", d.log())
 	}
 	copies, _ := filepath.Glob(filepath.Join(storage, "state.bin.corrupt-*"))

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/url"
@@ -38,8 +39,11 @@ type daemon struct {
 	scheduler    *collector.Scheduler
 	probeMetrics *collector.ProbeMetrics
 	engine       *slo.Engine
-	history      *collector.History
-	failureLog   *failureLogger
+	capacity     *slo.Capacity
+	// sampler runs the capacity sources, as the scheduler runs probes.
+	sampler    *collector.Scheduler
+	history    *collector.History
+	failureLog *failureLogger
 
 	listeners []net.Listener
 	selfURL   string
@@ -64,7 +68,7 @@ func newDaemon(flags *flagConfig, logger *slog.Logger, registry *prometheus.Regi
 		store:          store,
 		flusher:        slo.NewFlusher(store, flags.flushInterval, logger, registry),
 		probeMetrics:   collector.NewProbeMetrics(),
-		engine:         slo.NewEngine(slo.EngineOptions{Logger: logger, Registerer: registry}),
+		capacity:       slo.NewCapacity(logger, registry),
 		history:        collector.NewHistory(config.DefaultHistoryConfig.Successes, config.DefaultHistoryConfig.Failures),
 		failureLog:     newFailureLogger(logger),
 		reloadRequests: make(chan chan error),
@@ -85,13 +89,24 @@ func newDaemon(flags *flagConfig, logger *slog.Logger, registry *prometheus.Regi
 	d.reloadsTotal.WithLabelValues("success")
 	d.reloadsTotal.WithLabelValues("failure")
 	registry.MustRegister(newServiceInfoCollector(&d.current)) // probe metrics are streamed by /metrics itself
+	d.engine = slo.NewEngine(slo.EngineOptions{Logger: logger, Registerer: registry,
+		AlsoEvaluate: func(now time.Time) { d.capacity.Evaluate(now) }})
 
 	d.scheduler = collector.NewScheduler(collector.SchedulerOptions{
 		Clock:           collector.RealClock(),
 		Recorder:        collector.Recorders{d.probeMetrics, d.engine, d.history, d.failureLog},
 		Logger:          logger,
-		Registerer:      registry,
+		Registerer:      prometheus.WrapRegistererWith(prometheus.Labels{"scheduler": "probes"}, registry),
 		MaxConcurrent:   config.DefaultGlobalConfig.MaxConcurrentProbes,
+		Slot:            flags.schedulerSlot,
+		ShutdownTimeout: flags.shutdownTimeout,
+	})
+	d.sampler = collector.NewScheduler(collector.SchedulerOptions{
+		Clock:           collector.RealClock(),
+		Recorder:        d.capacity,
+		Logger:          logger,
+		Registerer:      prometheus.WrapRegistererWith(prometheus.Labels{"scheduler": "capacity"}, registry),
+		MaxConcurrent:   capacityConcurrency,
 		Slot:            flags.schedulerSlot,
 		ShutdownTimeout: flags.shutdownTimeout,
 	})
@@ -146,22 +161,28 @@ func (d *daemon) start() error {
 			d.keepUnreadableState(err)
 		}
 	}
-	d.flusher.SetSources(map[string]slo.Snapshotter{historyStateSection: d.history, slo.SLOStateSection: d.engine})
+	if data, ok := sections[slo.CapacityStateSection]; ok {
+		if err := d.capacity.UnmarshalState(data); err != nil {
+			d.keepUnreadableState(err)
+		}
+	}
+	d.flusher.SetSources(map[string]slo.Snapshotter{historyStateSection: d.history, slo.SLOStateSection: d.engine,
+		slo.CapacityStateSection: d.capacity})
 	return d.reload()
 }
 
-// keepUnreadableState handles an SLO section that passed the file's
-// checksum but cannot be read (written by a newer version, say): the SLOs
-// start empty, so the state file is copied aside first, because the next
-// flush overwrites the section.
+// keepUnreadableState handles a section (SLOs, capacity) that passed the
+// file's checksum but cannot be read (written by a newer version, say):
+// its owner starts empty, so the state file is copied aside first, because
+// the next flush overwrites the section.
 func (d *daemon) keepUnreadableState(err error) {
 	copyPath, copyErr := d.store.PreserveCopy()
 	if copyErr != nil {
-		d.logger.Error("SLO state is unreadable and could not be copied aside; SLOs start without their events",
+		d.logger.Error("A state section is unreadable and could not be copied aside; its owner starts empty",
 			"file", d.store.Path(), "err", err, "copy_err", copyErr)
 		return
 	}
-	d.logger.Error("SLO state is unreadable; SLOs start without their events. The state file was copied aside",
+	d.logger.Error("A state section is unreadable; its owner starts empty. The state file was copied aside",
 		"file", d.store.Path(), "copy", copyPath, "err", err)
 }
 
@@ -189,7 +210,16 @@ func (d *daemon) reload() (err error) {
 	if err != nil {
 		return err
 	}
-	d.apply(cfg, probes)
+	samplers, err := buildSamplers(cfg, collector.CapacityDeps{})
+	if err != nil {
+		for _, b := range probes {
+			if closer, ok := b.scheduled.Prober.(collector.Closer); ok {
+				closer.Close()
+			}
+		}
+		return err
+	}
+	d.apply(cfg, probes, samplers)
 	d.lastChecksum = checksum
 	// Parsing and building a large configuration leaves tens of megabytes
 	// of garbage; give it back now rather than carry it in the RSS until
@@ -259,9 +289,47 @@ func cfgName(cfg *config.Config) string {
 	return cfg.Filename
 }
 
+// capacityConcurrency caps capacity samples in flight: sources read local
+// files and syscalls, so a few at once suffice.
+const capacityConcurrency = 16
+
+// buildSamplers builds a source for every capacity resource of cfg,
+// scheduled like a probe: the resource's name takes the probe's place in
+// its ID.
+func buildSamplers(cfg *config.Config, deps collector.CapacityDeps) ([]collector.ScheduledProbe, error) {
+	var samplers []collector.ScheduledProbe
+	var errs []error
+	for _, svc := range cfg.Services {
+		for i := range svc.Capacity {
+			resource := &svc.Capacity[i]
+			source, err := collector.NewCapacitySource(resource.Source, float64(resource.Limit), deps)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: service %q, capacity %q: %w", cfgName(cfg), svc.Name, resource.Name, err))
+				continue
+			}
+			samplers = append(samplers, collector.ScheduledProbe{
+				ID:         collector.ProbeID{Service: svc.Name, Probe: resource.Name},
+				Interval:   resource.Interval.Duration(),
+				Timeout:    resource.Timeout.Duration(),
+				ConfigHash: capacityHash(resource),
+				Prober:     collector.NewCapacityProber(source),
+			})
+		}
+	}
+	return samplers, errors.Join(errs...)
+}
+
+// capacityHash identifies a resource's sampling configuration, so a reload
+// that changes nothing about its source keeps its schedule.
+func capacityHash(c *config.CapacityConfig) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%+v|%+v|%v|%v|%v", c.Source, c.Source.Process, c.Limit, c.Interval, c.Timeout)
+	return h.Sum64()
+}
+
 // apply swaps the running configuration for cfg. Probes whose
 // configuration did not change keep their phase, counters and history.
-func (d *daemon) apply(cfg *config.Config, probes []builtProbe) {
+func (d *daemon) apply(cfg *config.Config, probes []builtProbe, samplers []collector.ScheduledProbe) {
 	scheduled := make([]collector.ScheduledProbe, len(probes))
 	infos := make([]collector.ProbeInfo, len(probes))
 	kept := make(map[collector.ProbeID]bool, len(probes))
@@ -276,7 +344,9 @@ func (d *daemon) apply(cfg *config.Config, probes []builtProbe) {
 	d.history.Forget(func(id collector.ProbeID) bool { return kept[id] })
 	d.failureLog.forget(kept)
 	d.engine.Apply(slo.NewPlan(cfg), cfg.Global.EvaluationInterval.Duration())
+	d.capacity.Apply(slo.CapacityPlan(cfg), time.Now())
 	d.scheduler.Apply(scheduled, cfg.Global.MaxConcurrentProbes)
+	d.sampler.Apply(samplers, capacityConcurrency)
 	d.current.Store(cfg)
 }
 

@@ -251,6 +251,9 @@ func (d *daemon) serve() error {
 	schedulerCtx, stopScheduler := context.WithCancel(ctx)
 	g.Add(func() error { return d.scheduler.Run(schedulerCtx) }, func(error) { stopScheduler() })
 
+	samplerCtx, stopSampler := context.WithCancel(ctx)
+	g.Add(func() error { return d.sampler.Run(samplerCtx) }, func(error) { stopSampler() })
+
 	evaluatorCtx, stopEvaluator := context.WithCancel(ctx)
 	g.Add(func() error { return d.engine.Run(evaluatorCtx) }, func(error) { stopEvaluator() })
 

@@ -13,21 +13,20 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/reliabilityd/reliabilityd/collector"
-	"github.com/reliabilityd/reliabilityd/slo"
 )
 
 // metricsHandler serves /metrics: the registry's families (the daemon's
-// own metrics, Go and process collectors), then the probe and SLO
-// families streamed one at a time by ProbeMetrics.EachFamily and
-// Engine.EachFamily. Those bypass the registry on purpose: at 10,000
-// probes or SLOs, gathering them into one tree and re-sorting it costs
-// seconds and a hundred megabytes per scrape (docs/benchmarks.md). Their
-// names never clash with the registry's (probe_* and slo_* against
-// reliabilityd_*, go_*, process_*, promhttp_*).
+// own metrics, Go and process collectors), then the probe, SLO and
+// capacity families streamed one at a time (ProbeMetrics, slo.Engine and
+// slo.Capacity EachFamily). Those bypass the registry on purpose: at
+// 10,000 probes or SLOs, gathering them into one tree and re-sorting it
+// costs seconds and a hundred megabytes per scrape (docs/benchmarks.md).
+// Their names never clash with the registry's (probe_*, slo_* and
+// capacity_* against reliabilityd_*, go_*, process_*, promhttp_*).
 type metricsHandler struct {
 	registry *prometheus.Registry
 	// streamed are the families written after the registry's, one at a
-	// time: probe metrics, then SLO metrics.
+	// time: probe, SLO and capacity metrics.
 	streamed []func(emit func(*dto.MetricFamily) error) error
 	logger   *slog.Logger
 	// inFlight bounds concurrent scrapes; nil means no bound.
@@ -48,9 +47,9 @@ func (h *metricsHandler) gzipWriter(w io.Writer) *gzip.Writer {
 	return gz
 }
 
-func newMetricsHandler(registry *prometheus.Registry, probes *collector.ProbeMetrics, engine *slo.Engine, maxRequests int, logger *slog.Logger) *metricsHandler {
-	h := &metricsHandler{registry: registry, logger: logger,
-		streamed: []func(emit func(*dto.MetricFamily) error) error{probes.EachFamily, engine.EachFamily}}
+func newMetricsHandler(registry *prometheus.Registry, maxRequests int, logger *slog.Logger,
+	streamed ...func(emit func(*dto.MetricFamily) error) error) *metricsHandler {
+	h := &metricsHandler{registry: registry, logger: logger, streamed: streamed}
 	if maxRequests > 0 {
 		h.inFlight = make(chan struct{}, maxRequests)
 	}

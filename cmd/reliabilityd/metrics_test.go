@@ -23,7 +23,7 @@ func newTestMetricsHandler(maxRequests int) *metricsHandler {
 	id := collector.ProbeID{Service: "shop", Probe: "home"}
 	probes.SetProbes([]collector.ProbeInfo{{ID: id, Type: "http", Target: "http://x/"}})
 	probes.Record(id, collector.Result{Start: time.Unix(1_800_000_000, 0), Success: true, Duration: time.Millisecond, StatusCode: 200})
-	return newMetricsHandler(registry, probes, slo.NewEngine(slo.EngineOptions{}), maxRequests, slog.New(slog.DiscardHandler))
+	return newMetricsHandler(registry, maxRequests, slog.New(slog.DiscardHandler), probes.EachFamily, slo.NewEngine(slo.EngineOptions{}).EachFamily)
 }
 
 func TestMetricsHandlerFormats(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"html/template"
+	"math"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
@@ -25,7 +26,8 @@ func (d *daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	pages := template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFiles, "templates/*.html"))
 
-	metrics := newMetricsHandler(d.registry, d.probeMetrics, d.engine, d.flags.maxRequests, d.logger)
+	metrics := newMetricsHandler(d.registry, d.flags.maxRequests, d.logger,
+		d.probeMetrics.EachFamily, d.engine.EachFamily, d.capacity.EachFamily)
 	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(d.registry, metrics))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -90,6 +92,7 @@ type serviceView struct {
 	Name, Owner, Priority string
 	Probes                []collector.ProbeStatus
 	SLOs                  []sloView
+	Capacity              []resourceView
 	// Schedule tells whether maintenance or the hours of operation
 	// exclude the service's runs right now.
 	Schedule slo.ServiceStatus
@@ -122,6 +125,11 @@ func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template) 
 		s := &snap.SLOs[i]
 		slosByService[s.Service] = append(slosByService[s.Service], newSLOView(s))
 	}
+	resourcesByService := map[string][]resourceView{}
+	for i := range d.capacity.Snapshot().Resources {
+		r := &d.capacity.Snapshot().Resources[i]
+		resourcesByService[r.Service] = append(resourcesByService[r.Service], newResourceView(r))
+	}
 	schedule := map[string]slo.ServiceStatus{}
 	for _, s := range snap.Services {
 		schedule[s.Service] = s
@@ -129,7 +137,7 @@ func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template) 
 	if cfg := d.current.Load(); cfg != nil {
 		for _, svc := range cfg.Services {
 			sv := serviceView{Name: svc.Name, Owner: svc.Owner, Priority: svc.Priority, Probes: byService[svc.Name],
-				SLOs: slosByService[svc.Name], Schedule: schedule[svc.Name]}
+				SLOs: slosByService[svc.Name], Capacity: resourcesByService[svc.Name], Schedule: schedule[svc.Name]}
 			for _, p := range sv.Probes {
 				switch {
 				case p.Last.Start.IsZero():
@@ -175,6 +183,49 @@ func newSLOView(s *slo.SLOStatus) sloView {
 	return v
 }
 
+// resourceView is one capacity resource's row on the landing page;
+// absent figures are nil.
+type resourceView struct {
+	Name, Source        string
+	Usage, Limit        *float64
+	Utilization         *float64
+	HeadroomTarget      float64
+	TargetMet           bool
+	Exhaustion          string
+	Failures            uint64
+	LastSample          time.Time
+	PlanIn12, TrendIn12 *float64
+}
+
+func newResourceView(r *slo.ResourceStatus) resourceView {
+	optional := func(value float64, ok bool) *float64 {
+		if !ok {
+			return nil
+		}
+		return &value
+	}
+	v := resourceView{Name: r.Name, Source: r.Source, HeadroomTarget: r.HeadroomTarget, LastSample: r.LastSample,
+		Usage: optional(r.Usage, r.HasUsage), Limit: optional(r.Limit, r.HasUsage && r.Limit > 0)}
+	v.Utilization = optional(r.Utilization())
+	if headroom, ok := r.Headroom(); ok {
+		v.TargetMet = headroom >= r.HeadroomTarget
+	}
+	switch seconds, ok := r.ExhaustionSeconds(); {
+	case !ok:
+		v.Exhaustion = "no forecast yet"
+	case math.IsInf(seconds, 1):
+		v.Exhaustion = "never (flat or shrinking)"
+	default:
+		v.Exhaustion = time.Duration(seconds * float64(time.Second)).Round(time.Minute).String()
+	}
+	for _, n := range r.Failures {
+		v.Failures += n
+	}
+	v.PlanIn12 = optional(r.ProjectedPlan(1))
+	v.TrendIn12 = optional(r.ProjectedTrend(1))
+	return v
+}
+
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
 		"ago": func(now, t time.Time) string {
@@ -197,7 +248,16 @@ func templateFuncs() template.FuncMap {
 			}
 			return strconv.FormatFloat(*value, 'f', 2, 64)
 		},
-		"ptr":   func(v float64) *float64 { return &v },
+		"ptr": func(v float64) *float64 { return &v },
+		"num": func(value *float64) string {
+			if value == nil {
+				return "–"
+			}
+			if *value == math.Trunc(*value) && math.Abs(*value) < 1e18 {
+				return strconv.FormatFloat(*value, 'f', 0, 64)
+			}
+			return strconv.FormatFloat(*value, 'f', 3, 64)
+		},
 		"deref": func(v *float64) float64 { return *v },
 		"ts":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 	}
