@@ -229,12 +229,18 @@ func checkConfig(filename string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	probes, slos := 0, 0
+	if _, err := buildSamplers(cfg, collector.CapacityDeps{}); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	probes, slos, resources := 0, 0, 0
 	for _, svc := range cfg.Services {
 		probes += len(svc.Probes)
 		slos += len(svc.SLOs)
+		resources += len(svc.Capacity)
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d services, %d probes, %d SLOs)\n", filename, len(cfg.Services), probes, slos)
+	fmt.Fprintf(stdout, "%s: OK (%d services, %d probes, %d SLOs, %d capacity resources)\n",
+		filename, len(cfg.Services), probes, slos, resources)
 	return 0
 }
 

@@ -34,7 +34,7 @@ func TestRunFlags(t *testing.T) {
 		{"bad slot", []string{"--scheduler.slot=-1s"}, 2, nil, []string{"--scheduler.slot must be positive"}},
 		{"bad web config", []string{"--web.config.file=" + badWeb, "--config.check", "--config.file=" + good}, 1, nil, []string{"--web.config.file " + badWeb}},
 		{"check needs a file", []string{"--config.check"}, 2, nil, []string{"--config.check needs --config.file"}},
-		{"check good", []string{"--config.check", "--config.file=" + good}, 0, []string{"OK (1 services, 1 probes, 0 SLOs)"}, nil},
+		{"check good", []string{"--config.check", "--config.file=" + good}, 0, []string{"OK (1 services, 1 probes, 0 SLOs, 0 capacity resources)"}, nil},
 		{"check bad", []string{"--config.check", "--config.file=" + bad}, 1, nil, []string{bad + ":4:", "colour", "address"}},
 		{"check unreadable CA", []string{"--config.check", "--config.file=" + badCA}, 1, nil, []string{`probe "p"`, "missing.pem"}},
 		{"check missing file", []string{"--config.check", "--config.file=" + filepath.Join(dir, "none.yml")}, 1, nil, []string{"none.yml"}},
