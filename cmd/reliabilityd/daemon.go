@@ -323,7 +323,13 @@ func buildSamplers(cfg *config.Config, deps collector.CapacityDeps) ([]collector
 // that changes nothing about its source keeps its schedule.
 func capacityHash(c *config.CapacityConfig) uint64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%+v|%+v|%v|%v|%v", c.Source, c.Source.Process, c.Limit, c.Interval, c.Timeout)
+	source := c.Source
+	var process config.ProcessSource
+	if source.Process != nil {
+		process = *source.Process
+	}
+	source.Process = nil // a pointer: hash what it points to
+	fmt.Fprintf(h, "%+v|%+v|%v|%v|%v", source, process, c.Limit, c.Interval, c.Timeout)
 	return h.Sum64()
 }
 

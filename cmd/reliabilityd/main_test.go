@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/reliabilityd/reliabilityd/config"
 )
 
 func TestRunFlags(t *testing.T) {
@@ -91,5 +93,27 @@ func TestSelfURL(t *testing.T) {
 	}
 	if got := selfURL(nil); got != "http://127.0.0.1:10089" {
 		t.Errorf("selfURL(nil) = %q", got)
+	}
+}
+
+// TestCapacityHashStable: two loads of the same resource hash alike (a
+// reload keeps its sampler, and a CPU source its previous reading), and a
+// change to its source does not.
+func TestCapacityHashStable(t *testing.T) {
+	load := func(resource string) *config.Config {
+		cfg, err := config.Parse([]byte("services:\n  - name: a\n    capacity:\n      - "+resource+"\n"), "x.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	fds := "{name: fds, source: {process: {self: true, resource: open_fds}}}"
+	a, b := load(fds), load(fds)
+	if capacityHash(&a.Services[0].Capacity[0]) != capacityHash(&b.Services[0].Capacity[0]) {
+		t.Error("the same resource hashes differently across loads")
+	}
+	c := load("{name: fds, source: {process: {self: true, resource: connections}}, limit: 10}")
+	if capacityHash(&a.Services[0].Capacity[0]) == capacityHash(&c.Services[0].Capacity[0]) {
+		t.Error("a changed source hashes the same")
 	}
 }
