@@ -172,20 +172,28 @@ func (p capacityProber) Probe(ctx context.Context) Result {
 	result := Result{Start: time.Now()}
 	m, err := p.src.Sample(ctx)
 	result.Duration = time.Since(result.Start)
-	var srcErr *SourceError
 	switch {
 	case err == nil:
 		result.Success = true
 		result.Measurement = &m
 		return result
-	case errors.Is(err, ErrNoSample):
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		result.Reason = ReasonTimeout
-	case errors.As(err, &srcErr):
-		result.Reason = srcErr.Reason
-	default:
-		result.Reason = ReasonInternal
+	case !errors.Is(err, ErrNoSample): // nothing yet is not a failure
+		result.Reason = sourceFailure(ctx, err)
 	}
 	result.Err = err
 	return result
+}
+
+// sourceFailure is the reason of a failed capacity sample or backup
+// check: ReasonTimeout once the run's deadline passed, whatever the source
+// said; else the SourceError's reason; else ReasonInternal.
+func sourceFailure(ctx context.Context, err error) Reason {
+	var srcErr *SourceError
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return ReasonTimeout
+	case errors.As(err, &srcErr):
+		return srcErr.Reason
+	}
+	return ReasonInternal
 }

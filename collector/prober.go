@@ -95,6 +95,9 @@ type Result struct {
 	// Measurement is what a capacity source read; nil for probes and for
 	// failed samples.
 	Measurement *Measurement
+	// RecoveryPoint is when the latest good backup a backup source found
+	// was taken; zero for probes and for failed checks.
+	RecoveryPoint time.Time
 }
 
 // Measurement is a capacity source's reading: how much of the resource is
@@ -151,8 +154,8 @@ const (
 	ReasonRedirect     Reason = "redirect"       // too many redirects, or a redirect not followed where one is required
 	ReasonProtocol     Reason = "protocol"       // malformed response, connection closed or reset mid-exchange
 	ReasonSecret       Reason = "secret"         // a credentials file could not be read
-	ReasonNotFound     Reason = "not_found"      // a capacity source's path or process does not exist
-	ReasonPermission   Reason = "permission"     // a capacity source may not be read
+	ReasonNotFound     Reason = "not_found"      // a capacity or backup source finds no path, process or file
+	ReasonPermission   Reason = "permission"     // a capacity or backup source may not be read
 	ReasonInternal     Reason = "internal"       // a bug or an unexpected local error
 )
 

@@ -87,6 +87,7 @@ type ServiceConfig struct {
 	Probes           []ProbeConfig       `yaml:"probes"`
 	SLOs             []SLOConfig         `yaml:"slos,omitempty"`
 	Capacity         []CapacityConfig    `yaml:"capacity,omitempty"`
+	Recovery         *RecoveryConfig     `yaml:"recovery,omitempty"`
 }
 
 // ProbeConfig is one synthetic probe of a service. Exactly one of the

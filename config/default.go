@@ -52,6 +52,9 @@ func Default(selfURL string) *Config {
 				{Name: "metrics-latency", Objective: 99, Window: Duration(7 * 24 * time.Hour),
 					SLI: SLIConfig{Probes: []string{"metrics"}, LatencyBelow: Duration(500 * time.Millisecond)}},
 			},
+			// Outages of the daemon's own endpoints, against a 5-minute RTO.
+			Recovery: &RecoveryConfig{RTO: Duration(5 * time.Minute), Window: DefaultRecoveryWindow,
+				Outage: DefaultOutageRule},
 			Capacity: []CapacityConfig{
 				capacity("open-fds", CapacitySource{Process: &ProcessSource{Self: true, Resource: "open_fds"}}, 50),
 				capacity("host-memory", CapacitySource{Memory: true}, 20),

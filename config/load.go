@@ -321,6 +321,9 @@ func resolveDefaults(cfg *Config, isSet func(path string) bool) {
 		global.ProbeTimeout = global.ProbeInterval
 	}
 	for i := range cfg.Services {
+		if r := cfg.Services[i].Recovery; r != nil {
+			resolveRecoveryDefaults(r, servicePath(i)+".recovery", isSet)
+		}
 		for j := range cfg.Services[i].SLOs {
 			slo := &cfg.Services[i].SLOs[j]
 			if slo.Window == 0 && slo.Calendar == "" && !isSet(sloPath(i, j)+".window") {
@@ -389,6 +392,17 @@ func resolvePaths(cfg *Config, dir string) {
 		resolve(&tc.KeyFile)
 	}
 	for i := range cfg.Services {
+		if r := cfg.Services[i].Recovery; r != nil {
+			for j := range r.Backups {
+				if f := r.Backups[j].File; f != nil {
+					resolve(&f.Glob)
+				}
+				if h := r.Backups[j].HTTP; h != nil {
+					resolve(&h.BearerTokenFile)
+					resolveTLS(&h.TLSConfig)
+				}
+			}
+		}
 		for j := range cfg.Services[i].Capacity {
 			source := &cfg.Services[i].Capacity[j].Source
 			resolve(&source.Filesystem)

@@ -752,3 +752,75 @@ func TestRelativeCapacityPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadFullRecovery checks the recovery sections of good-full.yml as
+// decoded. Defaults are written out rather than taken from the Default*
+// values, so a changed default shows here.
+func TestLoadFullRecovery(t *testing.T) {
+	cfg, err := Load("testdata/good-full.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testdata := filepath.Join(wd, "testdata")
+	checkout, search := cfg.Services[0].Recovery, cfg.Services[1].Recovery
+	if checkout == nil || search == nil {
+		t.Fatalf("recovery sections: checkout %v, search %v; want both", checkout, search)
+	}
+	if len(checkout.Backups) != 2 || len(search.Backups) != 2 {
+		t.Fatalf("checkout has %d backups, search %d; want 2 and 2", len(checkout.Backups), len(search.Backups))
+	}
+	db, objects := checkout.Backups[0], checkout.Backups[1]
+	snapshot, index := search.Backups[0], search.Backups[1]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"rto", checkout.RTO, Duration(30 * time.Minute)},
+		{"rpo", checkout.RPO, Duration(24 * time.Hour)},
+		{"window", checkout.Window, Duration(90 * 24 * time.Hour)},
+		// open_after_duration given: open_after is not defaulted beside it.
+		{"outage", checkout.Outage, OutageRule{Probes: []string{"home", "smtp"}, OpenAfterDuration: Duration(2 * time.Minute), CloseAfter: 3}},
+		{"drills", checkout.Drills, &DrillConfig{Every: Duration(90 * 24 * time.Hour)}},
+
+		{"db type", db.Type(), "file"},
+		{"db http unset", db.HTTP, (*BackupHTTP)(nil)},
+		// 1.5 × 2^20 bytes.
+		{"db file", *db.File, BackupFile{Glob: filepath.Join(testdata, "backups", "db-*.dump"), MinSize: 1572864}},
+		{"db interval", db.Interval, Duration(time.Minute)},
+		{"db timeout", db.Timeout, Duration(20 * time.Second)},
+
+		{"objects type", objects.Type(), "http"},
+		{"objects file unset", objects.File, (*BackupFile)(nil)},
+		{"objects http", *objects.HTTP, BackupHTTP{
+			URL:             "https://backup.example/api/status",
+			JSONField:       "status.last_success",
+			Headers:         map[string]string{"Accept": "application/json"},
+			BearerTokenFile: filepath.Join(testdata, "secrets", "backup-token"),
+			TLSConfig:       TLSConfig{CAFile: filepath.Join(testdata, "certs", "backup-ca.pem"), ServerName: "backup.example"},
+			BodySizeLimit:   64 * 1024,
+		}},
+		{"objects interval", objects.Interval, Duration(10 * time.Minute)},
+		{"objects timeout", objects.Timeout, Duration(time.Minute)},
+
+		{"search rto unset", search.RTO, Duration(0)},
+		{"search rpo", search.RPO, Duration(6 * time.Hour)},
+		{"default window", search.Window, Duration(30 * 24 * time.Hour)},
+		{"default outage", search.Outage, OutageRule{OpenAfter: 3, CloseAfter: 2}},
+		{"no drills", search.Drills, (*DrillConfig)(nil)},
+		{"snapshot http", *snapshot.HTTP, BackupHTTP{URL: "https://search.example/snapshot", BodySizeLimit: 1 << 20}},
+		{"default interval", snapshot.Interval, Duration(5 * time.Minute)},
+		{"default timeout", snapshot.Timeout, Duration(30 * time.Second)},
+		{"absolute glob unchanged", *index.File, BackupFile{Glob: "/var/backups/search/*.tar"}},
+		{"index interval", index.Interval, Duration(10 * time.Second)},
+		{"default timeout capped at the interval", index.Timeout, Duration(10 * time.Second)},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+}

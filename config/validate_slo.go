@@ -39,6 +39,9 @@ func (v *validator) service(i int, s *ServiceConfig, probeNames map[string]strin
 		v.name(path+".name", "resource", s.Capacity[j].Name, resourceNames, path)
 		v.capacity(path, &s.Capacity[j])
 	}
+	if s.Recovery != nil {
+		v.recovery(servicePath(i)+".recovery", s.Recovery, probeNames)
+	}
 	renamed := map[string]string{}
 	for j := range s.SLOs {
 		slo := &s.SLOs[j]
@@ -81,9 +84,18 @@ func (v *validator) sli(path string, s *SLIConfig, probeNames map[string]string)
 	if len(s.Probes) == 0 {
 		v.addf(path+".probes", "must name at least one probe of the service")
 	}
+	v.probeRefs(path+".probes", s.Probes, probeNames)
+	if s.LatencyBelow < 0 {
+		v.addf(path+".latency_below", "must be greater than 0")
+	}
+}
+
+// probeRefs checks a list of probe names: each names a probe of the
+// service (probeNames), once.
+func (v *validator) probeRefs(path string, names []string, probeNames map[string]string) {
 	seen := map[string]bool{}
-	for k, name := range s.Probes {
-		itemPath := fmt.Sprintf("%s.probes[%d]", path, k)
+	for k, name := range names {
+		itemPath := fmt.Sprintf("%s[%d]", path, k)
 		switch {
 		case probeNames[name] == "":
 			v.addf(itemPath, "the service has no probe %q", name)
@@ -91,9 +103,6 @@ func (v *validator) sli(path string, s *SLIConfig, probeNames map[string]string)
 			v.addf(itemPath, "probe %q is listed twice", name)
 		}
 		seen[name] = true
-	}
-	if s.LatencyBelow < 0 {
-		v.addf(path+".latency_below", "must be greater than 0")
 	}
 }
 

@@ -401,7 +401,7 @@ func TestWebConfigBasicAuth(t *testing.T) {
 	writeFile(t, configFile, "services: []\n")
 	d := startDaemon(t, "--config.file="+configFile, "--web.config.file="+webConfig, "--storage.path="+filepath.Join(dir, "data"))
 
-	for _, path := range []string{"/metrics", "/", "/-/ready", "/config"} {
+	for _, path := range []string{"/metrics", "/", "/-/ready", "/config", "/api/v1/outages", "/api/v1/drills"} {
 		if status, _ := d.get(path); status != http.StatusUnauthorized {
 			t.Errorf("GET %s without credentials = %d, want 401", path, status)
 		}
@@ -415,6 +415,10 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s with credentials = %d, want 200", path, resp.StatusCode)
 		}
+	}
+	drill := exec.Command(binary, "drill", "record", "--url="+d.url, "--service=x", "--result=pass", "--duration=1m")
+	if out, err := drill.CombinedOutput(); err == nil || !strings.Contains(string(out), "401") {
+		t.Errorf("drill record without credentials: %v\n%s; want refused with 401", err, out)
 	}
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, d.url+"/-/reload", nil)
 	resp, err := http.DefaultClient.Do(req)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -41,9 +42,12 @@ type daemon struct {
 	engine       *slo.Engine
 	capacity     *slo.Capacity
 	// sampler runs the capacity sources, as the scheduler runs probes.
-	sampler    *collector.Scheduler
-	history    *collector.History
-	failureLog *failureLogger
+	sampler  *collector.Scheduler
+	recovery *slo.Recovery
+	// backupChecker runs the backup (RPO) sources.
+	backupChecker *collector.Scheduler
+	history       *collector.History
+	failureLog    *failureLogger
 
 	listeners []net.Listener
 	selfURL   string
@@ -69,6 +73,7 @@ func newDaemon(flags *flagConfig, logger *slog.Logger, registry *prometheus.Regi
 		flusher:        slo.NewFlusher(store, flags.flushInterval, logger, registry),
 		probeMetrics:   collector.NewProbeMetrics(),
 		capacity:       slo.NewCapacity(logger, registry),
+		recovery:       slo.NewRecovery(logger),
 		history:        collector.NewHistory(config.DefaultHistoryConfig.Successes, config.DefaultHistoryConfig.Failures),
 		failureLog:     newFailureLogger(logger),
 		reloadRequests: make(chan chan error),
@@ -90,14 +95,26 @@ func newDaemon(flags *flagConfig, logger *slog.Logger, registry *prometheus.Regi
 	d.reloadsTotal.WithLabelValues("failure")
 	registry.MustRegister(newServiceInfoCollector(&d.current)) // probe metrics are streamed by /metrics itself
 	d.engine = slo.NewEngine(slo.EngineOptions{Logger: logger, Registerer: registry,
-		AlsoEvaluate: func(now time.Time) { d.capacity.Evaluate(now) }})
+		AlsoEvaluate: func(now time.Time) {
+			d.capacity.Evaluate(now)
+			d.recovery.Evaluate(now)
+		}})
 
 	d.scheduler = collector.NewScheduler(collector.SchedulerOptions{
 		Clock:           collector.RealClock(),
-		Recorder:        collector.Recorders{d.probeMetrics, d.engine, d.history, d.failureLog},
+		Recorder:        collector.Recorders{d.probeMetrics, d.engine, d.recovery, d.history, d.failureLog},
 		Logger:          logger,
 		Registerer:      prometheus.WrapRegistererWith(prometheus.Labels{"scheduler": "probes"}, registry),
 		MaxConcurrent:   config.DefaultGlobalConfig.MaxConcurrentProbes,
+		Slot:            flags.schedulerSlot,
+		ShutdownTimeout: flags.shutdownTimeout,
+	})
+	d.backupChecker = collector.NewScheduler(collector.SchedulerOptions{
+		Clock:           collector.RealClock(),
+		Recorder:        collector.RecorderFunc(d.recovery.RecordBackup),
+		Logger:          logger,
+		Registerer:      prometheus.WrapRegistererWith(prometheus.Labels{"scheduler": "backups"}, registry),
+		MaxConcurrent:   capacityConcurrency,
 		Slot:            flags.schedulerSlot,
 		ShutdownTimeout: flags.shutdownTimeout,
 	})
@@ -166,8 +183,13 @@ func (d *daemon) start() error {
 			d.keepUnreadableState(err)
 		}
 	}
+	if data, ok := sections[slo.RecoveryStateSection]; ok {
+		if err := d.recovery.UnmarshalState(data); err != nil {
+			d.keepUnreadableState(err)
+		}
+	}
 	d.flusher.SetSources(map[string]slo.Snapshotter{historyStateSection: d.history, slo.SLOStateSection: d.engine,
-		slo.CapacityStateSection: d.capacity})
+		slo.CapacityStateSection: d.capacity, slo.RecoveryStateSection: d.recovery})
 	return d.reload()
 }
 
@@ -211,6 +233,11 @@ func (d *daemon) reload() (err error) {
 		return err
 	}
 	samplers, err := buildSamplers(cfg, collector.CapacityDeps{})
+	if err == nil {
+		var backups []collector.ScheduledProbe
+		backups, err = buildBackupCheckers(cfg, collector.BackupDeps{})
+		samplers = append(samplers, backups...)
+	}
 	if err != nil {
 		for _, b := range probes {
 			if closer, ok := b.scheduled.Prober.(collector.Closer); ok {
@@ -319,6 +346,49 @@ func buildSamplers(cfg *config.Config, deps collector.CapacityDeps) ([]collector
 	return samplers, errors.Join(errs...)
 }
 
+// backupProber marks the probers of backup checks among the samplers, so
+// apply hands them to the backup scheduler.
+type backupProber struct{ collector.Prober }
+
+// buildBackupCheckers builds a checker for every backup of cfg, scheduled
+// like a probe: the backup's name takes the probe's place in its ID.
+func buildBackupCheckers(cfg *config.Config, deps collector.BackupDeps) ([]collector.ScheduledProbe, error) {
+	var checkers []collector.ScheduledProbe
+	var errs []error
+	for _, svc := range cfg.Services {
+		if svc.Recovery == nil {
+			continue
+		}
+		for i := range svc.Recovery.Backups {
+			backup := &svc.Recovery.Backups[i]
+			source, err := collector.NewBackupSource(*backup, deps)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: service %q, backup %q: %w", cfgName(cfg), svc.Name, backup.Name, err))
+				continue
+			}
+			checkers = append(checkers, collector.ScheduledProbe{
+				ID:         collector.ProbeID{Service: svc.Name, Probe: backup.Name},
+				Interval:   backup.Interval.Duration(),
+				Timeout:    backup.Timeout.Duration(),
+				ConfigHash: backupHash(backup),
+				Prober:     backupProber{collector.NewBackupProber(source)},
+			})
+		}
+	}
+	return checkers, errors.Join(errs...)
+}
+
+// backupHash identifies a backup's check configuration.
+func backupHash(b *config.BackupConfig) uint64 {
+	data, err := json.Marshal(b)
+	if err != nil {
+		data = []byte(fmt.Sprintf("%p", b))
+	}
+	h := fnv.New64a()
+	h.Write(data)
+	return h.Sum64()
+}
+
 // capacityHash identifies a resource's sampling configuration, so a reload
 // that changes nothing about its source keeps its schedule.
 func capacityHash(c *config.CapacityConfig) uint64 {
@@ -351,8 +421,18 @@ func (d *daemon) apply(cfg *config.Config, probes []builtProbe, samplers []colle
 	d.failureLog.forget(kept)
 	d.engine.Apply(slo.NewPlan(cfg), cfg.Global.EvaluationInterval.Duration())
 	d.capacity.Apply(slo.CapacityPlan(cfg), time.Now())
+	d.recovery.Apply(slo.RecoveryPlan(cfg), time.Now())
 	d.scheduler.Apply(scheduled, cfg.Global.MaxConcurrentProbes)
-	d.sampler.Apply(samplers, capacityConcurrency)
+	var capacitySamplers, backupCheckers []collector.ScheduledProbe
+	for _, s := range samplers {
+		if _, isBackup := s.Prober.(backupProber); isBackup {
+			backupCheckers = append(backupCheckers, s)
+		} else {
+			capacitySamplers = append(capacitySamplers, s)
+		}
+	}
+	d.sampler.Apply(capacitySamplers, capacityConcurrency)
+	d.backupChecker.Apply(backupCheckers, capacityConcurrency)
 	d.current.Store(cfg)
 }
 

@@ -83,6 +83,9 @@ type flagConfig struct {
 	gogc                 int
 	web                  *web.FlagConfig
 	promslog             promslog.Config
+	// command is the subcommand given: "run" (the default) or "drill record".
+	command string
+	drill   drillFlags
 }
 
 // exitCode carries kingpin's requested exit through a panic, so that
@@ -118,6 +121,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (cfg *flagConfig, code 
 		Default("75").IntVar(&cfg.gogc)
 	cfg.web = kingpinflag.AddFlags(app, defaultListenAddress)
 	promslogflag.AddFlags(app, &cfg.promslog)
+	app.Command("run", "Run the daemon (the default command).").Default()
+	addDrillCommand(app, &cfg.drill)
 
 	defer func() {
 		if r := recover(); r != nil {
@@ -128,10 +133,12 @@ func parseFlags(args []string, stdout, stderr io.Writer) (cfg *flagConfig, code 
 			code, done = int(c), true
 		}
 	}()
-	if _, err := app.Parse(args); err != nil {
+	command, err := app.Parse(args)
+	if err != nil {
 		fmt.Fprintf(stderr, "reliabilityd: %v\n", err)
 		return nil, 2, true
 	}
+	cfg.command = command
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintf(stderr, "reliabilityd: %v\n", err)
 		return nil, 2, true
@@ -161,6 +168,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	flags, code, done := parseFlags(args, stdout, stderr)
 	if done {
 		return code
+	}
+	if flags.command == drillRecordCommand {
+		return recordDrillCommand(&flags.drill, stdout, stderr)
 	}
 	flags.promslog.Writer = stderr
 	logger := promslog.New(&flags.promslog)
@@ -233,6 +243,10 @@ func checkConfig(filename string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	if _, err := buildBackupCheckers(cfg, collector.BackupDeps{}); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	probes, slos, resources := 0, 0, 0
 	for _, svc := range cfg.Services {
 		probes += len(svc.Probes)
@@ -259,6 +273,8 @@ func (d *daemon) serve() error {
 
 	samplerCtx, stopSampler := context.WithCancel(ctx)
 	g.Add(func() error { return d.sampler.Run(samplerCtx) }, func(error) { stopSampler() })
+	backupCtx, stopBackups := context.WithCancel(ctx)
+	g.Add(func() error { return d.backupChecker.Run(backupCtx) }, func(error) { stopBackups() })
 
 	evaluatorCtx, stopEvaluator := context.WithCancel(ctx)
 	g.Add(func() error { return d.engine.Run(evaluatorCtx) }, func(error) { stopEvaluator() })

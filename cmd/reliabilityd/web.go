@@ -27,7 +27,7 @@ func (d *daemon) handler() http.Handler {
 	pages := template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFiles, "templates/*.html"))
 
 	metrics := newMetricsHandler(d.registry, d.flags.maxRequests, d.logger,
-		d.probeMetrics.EachFamily, d.engine.EachFamily, d.capacity.EachFamily)
+		d.probeMetrics.EachFamily, d.engine.EachFamily, d.capacity.EachFamily, d.recovery.EachFamily)
 	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(d.registry, metrics))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -36,6 +36,8 @@ func (d *daemon) handler() http.Handler {
 	mux.HandleFunc("GET /-/ready", d.handleReady)
 	mux.HandleFunc("/-/reload", d.handleReload)
 	mux.HandleFunc("GET /config", d.handleConfig)
+	mux.HandleFunc("/api/v1/outages", d.handleOutages)
+	mux.HandleFunc("/api/v1/drills", d.handleDrills)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { d.handleLanding(w, pages) })
 	if d.flags.enablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
