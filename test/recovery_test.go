@@ -85,6 +85,10 @@ services:
 		t.Errorf("%v unplanned outages, want 1 (the one that spanned the restart)", n)
 	}
 
+	_, page := d2.get("/")
+	if !strings.Contains(page, "no outage") || !strings.Contains(page, "backup db:") {
+		t.Errorf("landing page lacks the recovery line:\n%s", page)
+	}
 	// A fresh backup: compliant again.
 	fresh := filepath.Join(backups, "db-2.dump")
 	writeFile(t, fresh, strings.Repeat("y", 4096))
@@ -110,7 +114,7 @@ services:
 			DurationSeconds float64 `json:"duration_seconds"`
 		} `json:"data"`
 	}
-	_, page := d2.get("/api/v1/drills?service=shop")
+	_, page = d2.get("/api/v1/drills?service=shop")
 	if err := json.Unmarshal([]byte(page), &drills); err != nil || drills.Status != "success" || len(drills.Data) != 1 ||
 		drills.Data[0].Result != "pass" || drills.Data[0].DurationSeconds != 1500 {
 		t.Errorf("/api/v1/drills = %s (%v)", page, err)

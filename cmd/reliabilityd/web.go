@@ -95,6 +95,8 @@ type serviceView struct {
 	Probes                []collector.ProbeStatus
 	SLOs                  []sloView
 	Capacity              []resourceView
+	// Recovery is the service's recovery figures; nil without a section.
+	Recovery *slo.RecoveryStatus
 	// Schedule tells whether maintenance or the hours of operation
 	// exclude the service's runs right now.
 	Schedule slo.ServiceStatus
@@ -132,6 +134,11 @@ func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template) 
 		r := &d.capacity.Snapshot().Resources[i]
 		resourcesByService[r.Service] = append(resourcesByService[r.Service], newResourceView(r))
 	}
+	recovery := map[string]*slo.RecoveryStatus{}
+	recoverySnap := d.recovery.Snapshot()
+	for i := range recoverySnap.Services {
+		recovery[recoverySnap.Services[i].Service] = &recoverySnap.Services[i]
+	}
 	schedule := map[string]slo.ServiceStatus{}
 	for _, s := range snap.Services {
 		schedule[s.Service] = s
@@ -139,7 +146,8 @@ func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template) 
 	if cfg := d.current.Load(); cfg != nil {
 		for _, svc := range cfg.Services {
 			sv := serviceView{Name: svc.Name, Owner: svc.Owner, Priority: svc.Priority, Probes: byService[svc.Name],
-				SLOs: slosByService[svc.Name], Capacity: resourcesByService[svc.Name], Schedule: schedule[svc.Name]}
+				SLOs: slosByService[svc.Name], Capacity: resourcesByService[svc.Name], Schedule: schedule[svc.Name],
+				Recovery: recovery[svc.Name]}
 			for _, p := range sv.Probes {
 				switch {
 				case p.Last.Start.IsZero():
@@ -250,7 +258,8 @@ func templateFuncs() template.FuncMap {
 			}
 			return strconv.FormatFloat(*value, 'f', 2, 64)
 		},
-		"ptr": func(v float64) *float64 { return &v },
+		"ptr":   func(v float64) *float64 { return &v },
+		"since": func(now, t time.Time) string { return now.Sub(t).Truncate(time.Second).String() },
 		"num": func(value *float64) string {
 			if value == nil {
 				return "–"
