@@ -12,13 +12,25 @@ func periodStart(t time.Time, calendar string, loc *time.Location) time.Time {
 	switch calendar {
 	case "week":
 		sinceMonday := (int(local.Weekday()) + 6) % 7
-		return time.Date(year, month, day-sinceMonday, 0, 0, 0, 0, loc)
+		return midnight(year, month, day-sinceMonday, loc)
 	case "quarter":
 		first := month - (month-1)%3
-		return time.Date(year, first, 1, 0, 0, 0, 0, loc)
+		return midnight(year, first, 1, loc)
 	default: // month
-		return time.Date(year, month, 1, 0, 0, 0, 0, loc)
+		return midnight(year, month, 1, loc)
 	}
+}
+
+// midnight returns the first instant of a day in loc. Where a DST change
+// skips midnight itself (America/Asuncion, America/Havana), time.Date
+// places 00:00 on the previous day; the day then starts at the change.
+func midnight(year int, month time.Month, day int, loc *time.Location) time.Time {
+	t := time.Date(year, month, day, 0, 0, 0, 0, loc)
+	if _, _, d := t.Date(); d != time.Date(year, month, day, 12, 0, 0, 0, loc).Day() {
+		_, end := t.ZoneBounds()
+		return end
+	}
+	return t
 }
 
 // nextPeriodStart returns the start of the period after the one starting
@@ -28,11 +40,11 @@ func nextPeriodStart(start time.Time, calendar string, loc *time.Location) time.
 	year, month, day := local.Date()
 	switch calendar {
 	case "week":
-		return time.Date(year, month, day+7, 0, 0, 0, 0, loc)
+		return midnight(year, month, day+7, loc)
 	case "quarter":
-		return time.Date(year, month+3, 1, 0, 0, 0, 0, loc)
+		return midnight(year, month+3, 1, loc)
 	default:
-		return time.Date(year, month+1, 1, 0, 0, 0, 0, loc)
+		return midnight(year, month+1, 1, loc)
 	}
 }
 

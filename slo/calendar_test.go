@@ -33,6 +33,12 @@ func TestPeriodBounds(t *testing.T) {
 		{"quarter", "UTC", "2026-11-23T12:00:00Z", "2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z"},
 		{"quarter", "UTC", "2026-03-31T23:59:59Z", "2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z"},
 		{"quarter", "Europe/Berlin", "2026-06-30T22:00:00Z", "2026-06-30T22:00:00Z", "2026-09-30T22:00:00Z"},
+		// Asuncion's summer time started at midnight on 2023-10-01: clocks
+		// went from 00:00 -04 to 01:00 -03, so October starts at 04:00Z
+		// (and September ends there), not at 03:00Z where time.Date puts
+		// the skipped midnight.
+		{"month", "America/Asuncion", "2023-10-01T03:30:00Z", "2023-09-01T04:00:00Z", "2023-10-01T04:00:00Z"},
+		{"month", "America/Asuncion", "2023-10-01T04:00:00Z", "2023-10-01T04:00:00Z", "2023-11-01T03:00:00Z"},
 		// A half-hour offset: Newfoundland's December starts at 03:30Z.
 		{"month", "America/St_Johns", "2026-12-01T03:29:59Z", "2026-11-01T02:30:00Z", "2026-12-01T03:30:00Z"},
 	}

@@ -106,9 +106,9 @@ func (r *resource) record(result *collector.Result) {
 	switch m := result.Measurement; {
 	case m != nil && result.Success:
 		r.samples++
-		if !result.Start.Before(r.lastTime) {
-			r.last, r.lastTime = *m, result.Start
-		}
+		// The latest sample received is the latest reading, even when the
+		// clock was stepped back: results of one source arrive in order.
+		r.last, r.lastTime = *m, result.Start
 		r.fine.add(result.Start, m.Usage)
 		r.coarse.add(result.Start, m.Usage)
 	case errors.Is(result.Err, collector.ErrNoSample):

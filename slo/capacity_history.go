@@ -54,13 +54,21 @@ func (r *valueRing) position(slot int64) int {
 	return int(((slot % n) + n) % n)
 }
 
-// add folds a sample taken at t into its slot's mean. A sample older than
-// the newest slot (a clock stepped back) is dropped: slot means only grow
-// at the head.
+// add folds a sample taken at t into its slot's mean. A source's samples
+// arrive in order (the scheduler never overlaps a source with itself), so
+// a sample older than the newest slot means the wall clock was stepped
+// back: the slots after it, recorded under the wrong clock, are dropped
+// and the history goes on from the sample's slot.
 func (r *valueRing) add(t time.Time, v float64) {
 	slot := floorDiv(t.UnixNano(), r.resolution)
 	switch {
 	case r.head != minSlot && slot < r.head:
+		nan := float32(math.NaN())
+		for s := max(slot, r.head-int64(len(r.values))+1); s <= r.head; s++ {
+			r.values[r.position(s)] = nan
+		}
+		r.head, r.headCount = slot, 1
+		r.values[r.position(slot)] = float32(v)
 		return
 	case slot == r.head:
 		r.headCount++
@@ -69,7 +77,7 @@ func (r *valueRing) add(t time.Time, v float64) {
 		return
 	}
 	n := int64(len(r.values))
-	if r.head == minSlot || slot-r.head >= n {
+	if gap := slot - r.head; r.head == minSlot || gap >= n || gap < 0 { // gap < 0: overflow
 		r.clear()
 	} else {
 		nan := float32(math.NaN())
@@ -133,8 +141,8 @@ func (r *valueRing) appendState(buf []byte) []byte {
 func (d *decoder) valueRing() valueRing {
 	r := valueRing{resolution: int64(d.uvarint()), head: d.varint(), headCount: uint32(d.uvarint())}
 	length := d.uvarint()
-	if d.err == nil && (r.resolution <= 0 || length == 0 || length > uint64(coarseHistory.length)) {
-		d.fail("value ring of %d slots at resolution %d out of range", length, r.resolution)
+	if d.err == nil && (r.resolution <= 0 || length == 0 || length > uint64(coarseHistory.length) || !validSlot(r.head, r.resolution)) {
+		d.fail("value ring of %d slots at resolution %d, head %d, out of range", length, r.resolution, r.head)
 	}
 	if d.err != nil {
 		return valueRing{}

@@ -304,3 +304,23 @@ func TestCapacityFamiliesGolden(t *testing.T) {
 	}
 	compareGolden(t, "capacity_metrics.golden", out.String())
 }
+
+// TestCapacityClockStepBack: after the wall clock is stepped back a day,
+// the latest sample is still the reading, and the history goes on from
+// the new time.
+func TestCapacityClockStepBack(t *testing.T) {
+	now := utc("2026-11-23T12:00:00Z")
+	c := NewCapacity(nil, nil)
+	c.Apply(capacityDefs(t, capacityYAML), now)
+	sample(c, "disk", now.Add(24*time.Hour), 100, 0) // under a clock a day fast
+	for k := range 12 {
+		sample(c, "disk", now.Add(time.Duration(k)*5*time.Minute), float64(900+k), 0)
+	}
+	s := c.Evaluate(now.Add(time.Hour)).Resources[0]
+	if s.Usage != 911 {
+		t.Errorf("usage %v after a step back, want the latest sample 911", s.Usage)
+	}
+	if !s.HasTrend || s.Trend.Samples != 12 || math.Abs(s.Trend.Slope-1.0/300) > 1e-12 {
+		t.Errorf("trend %+v (ok %v), want 12 slots with slope 1/300", s.Trend, s.HasTrend)
+	}
+}

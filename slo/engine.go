@@ -60,11 +60,12 @@ type engineMetrics struct {
 	evaluationDuration prometheus.Histogram
 	lastEvaluation     prometheus.Gauge
 	orphaned           prometheus.Gauge
+	futureEvents       prometheus.Counter
 }
 
 func newEngineMetrics(reg prometheus.Registerer) (engineMetrics, error) {
 	var m engineMetrics
-	var errs [4]error
+	var errs [5]error
 	m.evaluations, errs[0] = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "reliabilityd_slo_evaluations_total",
 		Help: "SLO evaluations run.",
@@ -81,6 +82,10 @@ func newEngineMetrics(reg prometheus.Registerer) (engineMetrics, error) {
 	m.orphaned, errs[3] = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "reliabilityd_slo_orphaned",
 		Help: "SLOs removed from the configuration whose recorded events are still kept, in case they come back.",
+	}))
+	m.futureEvents, errs[4] = register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "reliabilityd_slo_future_events_total",
+		Help: "Probe results stamped more than a minute ahead of the clock, not counted towards any SLO.",
 	}))
 	return m, errors.Join(errs[:]...)
 }
@@ -135,7 +140,6 @@ func NewEngine(opts EngineOptions) *Engine {
 // new evaluation interval.
 func (e *Engine) Apply(plan *Plan, interval time.Duration) {
 	e.mu.Lock()
-	now := e.now()
 	active := make(map[string]*objective, len(plan.SLOs))
 	claimed := make(map[*objective]bool, len(plan.SLOs))
 	for _, def := range plan.SLOs {
@@ -160,7 +164,7 @@ func (e *Engine) Apply(plan *Plan, interval time.Duration) {
 		default:
 		}
 	}
-	e.Evaluate(now)
+	e.Evaluate(e.now()) // not now: a Run tick may have published a later snapshot meanwhile
 }
 
 // claim returns the objective for def: the running one, an orphan (a
@@ -221,11 +225,23 @@ func (e *Engine) Record(id collector.ProbeID, result collector.Result) {
 	if !ok {
 		return
 	}
+	now := e.now()
+	if result.Start.After(now.Add(maxFutureSkew)) {
+		// Stamped ahead of the clock: counting it would move every ring's
+		// head into the future. Never happens with the scheduler's own
+		// clock; counted so that it shows if it does.
+		e.metrics.futureEvents.Inc()
+		return
+	}
 	exclusion := r.schedule.Exclusion(result.Start)
 	for _, o := range r.objectives {
-		o.record(&result, exclusion)
+		o.record(&result, exclusion, now)
 	}
 }
+
+// maxFutureSkew is how far ahead of the engine's clock a result may be
+// stamped and still count.
+const maxFutureSkew = time.Minute
 
 // Evaluate computes every SLO's figures at now, publishes them as the
 // current Snapshot and returns it. It also forgets orphans whose events

@@ -307,8 +307,8 @@ func TestEngineRestartMidWindow(t *testing.T) {
 		t.Fatalf("UnmarshalState: %v", err)
 	}
 	applyYAML(t, after, engineTestConfig)
+	now = end // the rest of the events happen after the restart
 	record(after, "shop", second)
-	now = end
 	refs := references(events)
 	snap := after.Evaluate(end)
 	for i := range snap.SLOs {
@@ -387,5 +387,25 @@ func TestEngineBudgetExhaustion(t *testing.T) {
 				t.Errorf("forecast %v s, want %v s", b.ExhaustionSeconds, tt.want)
 			}
 		})
+	}
+}
+
+// TestEngineClockSteps: a result stamped ahead of the clock is not
+// counted; after the wall clock is stepped back a day, new events still
+// land in the windows (the rings rewind instead of treating them as too
+// old until the clock catches up).
+func TestEngineClockSteps(t *testing.T) {
+	now := utc("2026-11-23T12:00:00Z")
+	e := newTestEngine(t, engineTestConfig, &now)
+	record(e, "shop", []event{{at: now.Add(24 * time.Hour), probe: "home", success: false}})
+	if s := e.Evaluate(now.Add(25 * time.Hour)).SLOs[0]; s.Bad != 0 {
+		t.Errorf("a result stamped a day ahead counted: %d bad", s.Bad)
+	}
+	record(e, "shop", []event{{at: now, probe: "home", success: true}})
+	now = now.Add(-24 * time.Hour) // the clock is stepped back a day
+	record(e, "shop", []event{{at: now, probe: "home", success: false}})
+	s := e.Evaluate(now).SLOs[0]
+	if s.Windows[Window5m] != (Counts{Bad: 1}) {
+		t.Errorf("5m window after a step back = %+v, want the one event at the new time", s.Windows[Window5m])
 	}
 }

@@ -97,9 +97,17 @@ func (o *objective) seedCalendar(old *[numRings]ring) {
 }
 
 // record adds one probe run.
-func (o *objective) record(result *collector.Result, exclusion Exclusion) {
+func (o *objective) record(result *collector.Result, exclusion Exclusion, now time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	// A wall clock stepped back leaves the rings' heads in the future:
+	// rewind them to now, or every new event would be too old for them
+	// until the clock caught up.
+	for i := range o.rings {
+		if r := &o.rings[i]; len(r.buckets) > 0 {
+			r.rewind(r.slot(now))
+		}
+	}
 	var c Counts
 	switch {
 	case exclusion != Included:

@@ -16,9 +16,10 @@ const SLOStateSection = "slos"
 // A reader rejects versions it does not know.
 const sloStateVersion = 1
 
-// maxRingLength bounds a ring read from the state file: the hourly ring of
-// the longest window (366 days) plus its partial slot.
-const maxRingLength = 366*24 + 1
+// maxRingLengths bound the rings read from the state file, by ring: the
+// burn-rate rings' fixed lengths, and the hourly ring of the longest
+// window (366 days) plus its partial slot.
+var maxRingLengths = [numRings]int{31, 121, 865, 366*24 + 1}
 
 // MarshalState implements Snapshotter: every SLO's events, active and
 // orphaned, sorted by key. Layout, all integers varints:
@@ -280,8 +281,13 @@ func (d *decoder) ring(o *objective) {
 	case index < 0:
 		d.fail("unknown ring resolution %s", resolution)
 		return
-	case length == 0 || length > maxRingLength:
-		d.fail("ring length %d out of range", length)
+	case length == 0 || length > uint64(maxRingLengths[index]):
+		// Bounded per resolution: a small section cannot make a large
+		// allocation.
+		d.fail("ring of %s with %d slots, at most %d", resolution, length, maxRingLengths[index])
+		return
+	case !validSlot(head, int64(resolution)):
+		d.fail("ring head %d out of range", head)
 		return
 	case len(o.rings[index].buckets) > 0:
 		d.fail("two rings of resolution %s", resolution)

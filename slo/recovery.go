@@ -173,10 +173,10 @@ func (s *serviceRecovery) recordRun(probe string, r *collector.Result) {
 	}
 	p.Failures++
 	p.LastReason = string(r.Reason)
-	if s.current != nil {
-		s.current.noteProbe(probe, p.LastReason)
-	}
 	if p.Down {
+		if s.current != nil {
+			s.current.noteProbe(probe, p.LastReason) // the latest reason of a probe that is down
+		}
 		return
 	}
 	byCount := s.def.OpenAfter > 0 && p.Failures >= s.def.OpenAfter
@@ -185,6 +185,14 @@ func (s *serviceRecovery) recordRun(probe string, r *collector.Result) {
 		p.Down = true
 		s.open(probe, p)
 	}
+}
+
+// clone returns a copy of o that shares nothing with it: the open outage
+// keeps changing under the engine's lock.
+func (o *Outage) clone() Outage {
+	c := *o
+	c.Probes = slices.Clone(o.Probes)
+	return c
 }
 
 func (o *Outage) noteProbe(probe, reason string) {
@@ -201,8 +209,15 @@ func (o *Outage) noteProbe(probe, reason string) {
 // the open one.
 func (s *serviceRecovery) open(probe string, p *probeStreak) {
 	if s.current == nil {
-		planned := s.def.Schedule != nil && s.def.Schedule.InMaintenance(p.FirstFailure)
-		s.current = &Outage{Service: s.def.Service, Start: p.FirstFailure, Planned: planned}
+		// From the probe's first failure, but never before the previous
+		// outage ended: a failure inside that outage is part of it, and
+		// outages must not overlap (downtime would count twice).
+		start := p.FirstFailure
+		if n := len(s.history); n > 0 && start.Before(s.history[n-1].End) {
+			start = s.history[n-1].End
+		}
+		planned := s.def.Schedule != nil && s.def.Schedule.InMaintenance(start)
+		s.current = &Outage{Service: s.def.Service, Start: start, Planned: planned}
 		s.outages[boolIndex(planned)]++
 	}
 	s.current.noteProbe(probe, p.LastReason)
@@ -353,6 +368,10 @@ func (r *Recovery) RecordDrill(d Drill) error {
 		return errors.New("a drill needs a time")
 	case d.Duration < 0:
 		return errors.New("a drill's duration cannot be negative")
+	case d.Time.After(time.Now().Add(5 * time.Minute)):
+		// It would keep drills from ever being overdue and push the real
+		// ones out of the bounded list.
+		return errors.New("a drill cannot be in the future")
 	case len(d.Note) > 1024:
 		return errors.New("a drill's note is limited to 1024 bytes")
 	}
@@ -373,9 +392,11 @@ func (r *Recovery) Outages(service string) []Outage {
 	var out []Outage
 	for _, s := range r.sorted(service) {
 		s.mu.Lock()
-		out = append(out, s.history...)
+		for _, o := range s.history {
+			out = append(out, o.clone())
+		}
 		if s.current != nil {
-			out = append(out, *s.current)
+			out = append(out, s.current.clone())
 		}
 		s.mu.Unlock()
 	}

@@ -76,8 +76,7 @@ func (s *serviceRecovery) status(now time.Time) RecoveryStatus {
 			c.RTOBreached = true
 			s.rtoBreaches++
 		}
-		copied := *c
-		copied.Probes = append([]OutageProbe(nil), c.Probes...)
+		copied := c.clone()
 		st.Current = &copied
 	}
 	st.RTOBreaches = s.rtoBreaches
@@ -88,7 +87,7 @@ func (s *serviceRecovery) status(now time.Time) RecoveryStatus {
 			continue
 		}
 		if st.Last == nil {
-			last := *o
+			last := o.clone()
 			st.Last = &last
 		}
 		if o.End.Before(windowStart) {

@@ -298,3 +298,30 @@ func TestOutageAcrossMaintenance(t *testing.T) {
 			s.Outages, s.RTOBreaches, s.Downtime)
 	}
 }
+
+// TestOutagesDoNotOverlap: a probe whose failures began inside the outage
+// that just closed opens the next one at that outage's end, so downtime
+// is never counted twice; a probe that failed without going down is not
+// listed in the outage.
+func TestOutagesDoNotOverlap(t *testing.T) {
+	t0 := utc("2026-11-23T10:00:00Z")
+	r := newTestRecovery(t, recoveryYAML, t0)
+	// home: down 0-2, up at 3 (closing streak 3, 4). api: fails 2, 3, 4
+	// (down at 4, first failure at 2, inside home's outage), up at 5, 6.
+	home, api := "xxx......", "..xxx...."
+	for i := range home {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		run(r, "home", at, home[i] == '.')
+		run(r, "api", at, api[i] == '.')
+	}
+	o := r.Outages("shop")
+	if len(o) != 2 || !o[0].End.Equal(t0.Add(3*time.Minute)) || !o[1].Start.Equal(o[0].End) || !o[1].End.Equal(t0.Add(5*time.Minute)) {
+		t.Fatalf("outages %+v, want 0-3 and 3-5", o)
+	}
+	if len(o[0].Probes) != 1 || o[0].Probes[0].Probe != "home" {
+		t.Errorf("first outage probes %+v, want only home (api had not gone down)", o[0].Probes)
+	}
+	if s := r.Evaluate(t0.Add(10 * time.Minute)).Services[0]; s.Downtime != 5*time.Minute {
+		t.Errorf("downtime %s, want 5m", s.Downtime)
+	}
+}

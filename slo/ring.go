@@ -92,7 +92,9 @@ func (r *ring) advance(slot int64) {
 		return
 	}
 	n := int64(len(r.buckets))
-	if r.head == minSlot || slot-r.head >= n {
+	// gap < 0 is an overflow (a head restored far in the past): clear, as
+	// for any gap wider than the ring.
+	if gap := slot - r.head; r.head == minSlot || gap >= n || gap < 0 {
 		clear(r.buckets)
 	} else {
 		for s := r.head + 1; s <= slot; s++ {
@@ -150,6 +152,31 @@ func (r *ring) sums(now time.Time, spans []int, out []Counts) {
 	for ; next < len(spans); next++ {
 		out[next] = Counts{Good: good, Bad: bad, Excluded: excluded}
 	}
+}
+
+// rewind makes slot the newest one when the head is ahead of it (the wall
+// clock was stepped back): the slots after it, recorded under the wrong
+// clock, are dropped, so that events at the new time land in the ring
+// instead of being too old for it.
+func (r *ring) rewind(slot int64) {
+	if r.head == minSlot || slot >= r.head {
+		return
+	}
+	if r.head-slot >= int64(len(r.buckets)) || r.head-slot < 0 {
+		clear(r.buckets)
+	} else {
+		for s := slot + 1; s <= r.head; s++ {
+			r.buckets[r.position(s)] = bucket{}
+		}
+	}
+	r.head = slot
+}
+
+// validSlot tells whether slot * resolution stays far from overflowing:
+// what a restored head must satisfy.
+func validSlot(slot, resolution int64) bool {
+	const limit = math.MaxInt64 / 4
+	return resolution > 0 && slot > -limit/resolution && slot < limit/resolution
 }
 
 // each calls fn for every slot held, oldest first, with its start time.

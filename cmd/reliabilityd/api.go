@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -92,6 +93,28 @@ func drillResult(passed bool) string {
 	return "fail"
 }
 
+// maxDrillDuration bounds a drill's recovery time: a week is already an
+// outage, not a drill, and it keeps the conversion to a time.Duration far
+// from overflowing.
+const maxDrillDuration = 7 * 24 * time.Hour
+
+// validateDrill returns what is wrong with a drill, or "". A drill in the
+// future would keep the drill from ever being overdue, and push real ones
+// out of the bounded list: it is refused.
+func validateDrill(in *drillJSON, now time.Time) string {
+	switch {
+	case in.Result != "pass" && in.Result != "fail":
+		return `result must be "pass" or "fail"`
+	case !(in.DurationSeconds >= 0 && in.DurationSeconds <= maxDrillDuration.Seconds()):
+		return fmt.Sprintf("duration_seconds must be from 0 to %.0f (a week)", maxDrillDuration.Seconds())
+	case in.Time.After(now.Add(5 * time.Minute)):
+		return "time is in the future"
+	case in.Time.Before(now.AddDate(-10, 0, 0)):
+		return "time is more than ten years ago"
+	}
+	return ""
+}
+
 func (d *daemon) recordDrill(w http.ResponseWriter, r *http.Request) {
 	var in drillJSON
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxDrillBody))
@@ -100,12 +123,17 @@ func (d *daemon) recordDrill(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "invalid drill: "+err.Error())
 		return
 	}
-	if in.Result != "pass" && in.Result != "fail" {
-		apiError(w, http.StatusBadRequest, `invalid drill: result must be "pass" or "fail"`)
+	if dec.More() {
+		apiError(w, http.StatusBadRequest, "invalid drill: one JSON object expected, found more")
 		return
 	}
+	now := time.Now()
 	if in.Time.IsZero() {
-		in.Time = time.Now()
+		in.Time = now
+	}
+	if msg := validateDrill(&in, now); msg != "" {
+		apiError(w, http.StatusBadRequest, "invalid drill: "+msg)
+		return
 	}
 	drill := slo.Drill{Service: in.Service, Time: in.Time, Passed: in.Result == "pass",
 		Duration: time.Duration(in.DurationSeconds * float64(time.Second)), Note: in.Note}
