@@ -64,18 +64,7 @@ func TestBackupProber(t *testing.T) {
 				got = ctx
 				return tc.point, tc.err
 			}))
-			before := time.Now()
-			result := prober.Probe(ctx)
-			after := time.Now()
-			if got != ctx {
-				t.Error("the source did not get the probe's context")
-			}
-			if result.Start.Before(before) || result.Start.After(after) || result.Duration < 0 || result.Duration > after.Sub(before) {
-				t.Errorf("Start %v, Duration %v: not within the call (%v to %v)", result.Start, result.Duration, before, after)
-			}
-			if result.Success != tc.wantSuccess || result.Reason != tc.wantReason {
-				t.Errorf("Success %v, Reason %q; want %v, %q", result.Success, result.Reason, tc.wantSuccess, tc.wantReason)
-			}
+			result := runAdapter(t, prober, ctx, &got, tc.wantSuccess, tc.wantReason)
 			if tc.wantSuccess {
 				if !result.RecoveryPoint.Equal(tc.point) || result.Err != nil {
 					t.Errorf("RecoveryPoint %v, Err %v; want %v, nil", result.RecoveryPoint, result.Err, tc.point)

@@ -66,18 +66,7 @@ func TestCapacityProber(t *testing.T) {
 				}
 				return tc.measurement, nil
 			}))
-			before := time.Now()
-			result := prober.Probe(ctx)
-			after := time.Now()
-			if got != ctx {
-				t.Error("the source did not get the probe's context")
-			}
-			if result.Start.Before(before) || result.Start.After(after) || result.Duration < 0 || result.Duration > after.Sub(before) {
-				t.Errorf("Start %v, Duration %v: not within the call (%v to %v)", result.Start, result.Duration, before, after)
-			}
-			if result.Success != tc.wantSuccess || result.Reason != tc.wantReason {
-				t.Errorf("Success %v, Reason %q; want %v, %q", result.Success, result.Reason, tc.wantSuccess, tc.wantReason)
-			}
+			result := runAdapter(t, prober, ctx, &got, tc.wantSuccess, tc.wantReason)
 			if tc.wantSuccess {
 				if result.Measurement == nil || *result.Measurement != tc.measurement || result.Err != nil {
 					t.Errorf("Measurement %v, Err %v; want %v, nil", result.Measurement, result.Err, tc.measurement)
@@ -239,4 +228,24 @@ func wantSourceError(t *testing.T, err error, want Reason, contains ...string) {
 			t.Errorf("error %q does not contain %q", err, c)
 		}
 	}
+}
+
+// runAdapter runs a source adapter's Probe and checks what every adapter
+// must do: hand the source the probe's context (the source stores it in
+// *got), time the run within the call, and report success and reason.
+func runAdapter(t *testing.T, prober Prober, ctx context.Context, got *context.Context, wantSuccess bool, wantReason Reason) Result {
+	t.Helper()
+	before := time.Now()
+	result := prober.Probe(ctx)
+	after := time.Now()
+	if *got != ctx {
+		t.Error("the source did not get the probe's context")
+	}
+	if result.Start.Before(before) || result.Start.After(after) || result.Duration < 0 || result.Duration > after.Sub(before) {
+		t.Errorf("Start %v, Duration %v: not within the call (%v to %v)", result.Start, result.Duration, before, after)
+	}
+	if result.Success != wantSuccess || result.Reason != wantReason {
+		t.Errorf("Success %v, Reason %q; want %v, %q", result.Success, result.Reason, wantSuccess, wantReason)
+	}
+	return result
 }

@@ -314,41 +314,18 @@ func BenchmarkScrape10k(b *testing.B) {
 				var written int64
 				b.ReportAllocs()
 				for b.Loop() {
-					out := &countingWriter{w: io.Discard}
-					var w io.Writer = out
-					var gz *gzip.Writer
-					if v.level != 0 {
-						var err error
-						if gz, err = gzip.NewWriterLevel(out, v.level); err != nil {
-							b.Fatal(err)
-						}
-						w = gz
-					}
-					enc := collector.NewFamilyWriter(w, v.openMetrics)
-					series, sloSeries = 0, 0
+					// As /metrics: the probe families, then the SLO families.
+					var sources []func(func(*dto.MetricFamily) error) error
 					if withProbes {
-						err := probes.EachFamily(func(mf *dto.MetricFamily) error {
-							series += len(mf.Metric)
-							return enc.Encode(mf)
-						})
-						if err != nil {
-							b.Fatal(err)
-						}
+						sources = append(sources, probes.EachFamily)
 					}
-					err := e.EachFamily(func(mf *dto.MetricFamily) error {
-						sloSeries += len(mf.Metric)
-						return enc.Encode(mf)
-					})
-					if err != nil {
-						b.Fatal(err)
+					sources = append(sources, e.EachFamily)
+					var counts []int
+					counts, written = scrapeOnce(b, v.level, v.openMetrics, sources...)
+					sloSeries, series = counts[len(counts)-1], 0
+					for _, n := range counts {
+						series += n
 					}
-					series += sloSeries
-					if gz != nil {
-						if err := gz.Close(); err != nil {
-							b.Fatal(err)
-						}
-					}
-					written = out.n
 				}
 				if sloSeries != wantSLOSeries {
 					b.Fatalf("scrape has %d SLO series, want %d", sloSeries, wantSLOSeries)
@@ -359,6 +336,39 @@ func BenchmarkScrape10k(b *testing.B) {
 			})
 		}
 	}
+}
+
+// scrapeOnce writes the families of each source through a FamilyWriter,
+// gzip-compressed at level unless it is 0, as /metrics does, and returns
+// the series each source wrote and the bytes written.
+func scrapeOnce(b *testing.B, level int, openMetrics bool, sources ...func(func(*dto.MetricFamily) error) error) ([]int, int64) {
+	out := &countingWriter{w: io.Discard}
+	var w io.Writer = out
+	var gz *gzip.Writer
+	if level != 0 {
+		var err error
+		if gz, err = gzip.NewWriterLevel(out, level); err != nil {
+			b.Fatal(err)
+		}
+		w = gz
+	}
+	enc := collector.NewFamilyWriter(w, openMetrics)
+	series := make([]int, len(sources))
+	for i, source := range sources {
+		err := source(func(mf *dto.MetricFamily) error {
+			series[i] += len(mf.Metric)
+			return enc.Encode(mf)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if gz != nil {
+		if err := gz.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return series, out.n
 }
 
 // BenchmarkRestore10k measures a start's restore of 10,000 SLOs' state:

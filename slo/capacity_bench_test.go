@@ -3,7 +3,6 @@ package slo
 import (
 	"compress/gzip"
 	"fmt"
-	"io"
 	"math"
 	"math/big"
 	"runtime"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/reliabilityd/reliabilityd/collector"
 )
@@ -404,31 +401,9 @@ func BenchmarkCapacityScrape10k(b *testing.B) {
 			var written int64
 			b.ReportAllocs()
 			for b.Loop() {
-				out := &countingWriter{w: io.Discard}
-				var w io.Writer = out
-				var gz *gzip.Writer
-				if v.level != 0 {
-					var err error
-					if gz, err = gzip.NewWriterLevel(out, v.level); err != nil {
-						b.Fatal(err)
-					}
-					w = gz
-				}
-				enc := collector.NewFamilyWriter(w, false)
-				series = 0
-				err := c.EachFamily(func(mf *dto.MetricFamily) error {
-					series += len(mf.Metric)
-					return enc.Encode(mf)
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if gz != nil {
-					if err := gz.Close(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				written = out.n
+				var counts []int
+				counts, written = scrapeOnce(b, v.level, false, c.EachFamily)
+				series = counts[0]
 			}
 			if series != wantSeries {
 				b.Fatalf("scrape has %d capacity series, want %d", series, wantSeries)

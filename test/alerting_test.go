@@ -695,17 +695,9 @@ type alertmanagerServer struct {
 func startAlertmanager(t *testing.T, path, configFile string) *alertmanagerServer {
 	t.Helper()
 	dir := t.TempDir()
-	var lastErr error
-	// The free port may be taken between its probe and the listen.
-	for i := range 3 {
-		am, err := runAlertmanager(t, path, configFile, filepath.Join(dir, fmt.Sprintf("data-%d", i)))
-		if err == nil {
-			return am
-		}
-		lastErr = err
-	}
-	t.Fatal(lastErr)
-	return nil
+	return withFreePort(t, func(attempt int) (*alertmanagerServer, error) {
+		return runAlertmanager(t, path, configFile, filepath.Join(dir, fmt.Sprintf("data-%d", attempt)))
+	})
 }
 
 func runAlertmanager(t *testing.T, path, configFile, dataDir string) (*alertmanagerServer, error) {
@@ -860,15 +852,7 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, model.Duration(alertScrape), model.Duration(alertScrape), ruleFiles, alertmanager, target))
-	var lastErr error
-	// As startPrometheus: the free port may be taken before the listen.
-	for i := range 3 {
-		p, err := runPrometheus(t, path, configFile, filepath.Join(dir, fmt.Sprintf("data-%d", i)))
-		if err == nil {
-			return p
-		}
-		lastErr = err
-	}
-	t.Fatal(lastErr)
-	return nil
+	return withFreePort(t, func(attempt int) (*prometheusServer, error) {
+		return runPrometheus(t, path, configFile, filepath.Join(dir, fmt.Sprintf("data-%d", attempt)))
+	})
 }

@@ -235,18 +235,26 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, target))
-	// The free port may be taken between its probe and Prometheus's
-	// listen: try a few.
+	return withFreePort(t, func(attempt int) (*prometheusServer, error) {
+		return runPrometheus(t, path, configFile, filepath.Join(dir, fmt.Sprintf("data-%d", attempt)))
+	})
+}
+
+// withFreePort runs start up to three times: the free loopback port a
+// server is given may be taken between its probe and the server's listen.
+func withFreePort[T any](t *testing.T, start func(attempt int) (T, error)) T {
+	t.Helper()
 	var lastErr error
-	for range 3 {
-		p, err := runPrometheus(t, path, configFile, filepath.Join(dir, fmt.Sprintf("data-%d", time.Now().UnixNano())))
+	for attempt := range 3 {
+		server, err := start(attempt)
 		if err == nil {
-			return p
+			return server
 		}
 		lastErr = err
 	}
 	t.Fatal(lastErr)
-	return nil
+	var zero T
+	return zero
 }
 
 func runPrometheus(t *testing.T, path, configFile, dataDir string) (*prometheusServer, error) {
