@@ -97,6 +97,7 @@ func (m *ProbeMetrics) eachFamily(emit func(*dto.MetricFamily) error, reuse bool
 			return tlsExpiry(tls, func(t *TLSState) float64 { return unixSeconds(t.LeafExpiry) })
 		}),
 	}
+	steps = append(steps, b.typeSteps()...)
 	for _, step := range steps {
 		if mf := step(); len(mf.Metric) > 0 {
 			if err := emit(mf); err != nil {

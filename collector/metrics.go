@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"net/url"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -21,7 +20,7 @@ var latencyBuckets = [...]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 
 // ProbeInfo is the static description of a probe that its metrics carry.
 type ProbeInfo struct {
 	ID       ProbeID
-	Type     string        // "http", "tcp"
+	Type     string        // "http", "tcp", ...: config.ProbeTypes
 	Target   string        // URL or address, credentials removed
 	Interval time.Duration // for the landing page
 }
@@ -29,23 +28,10 @@ type ProbeInfo struct {
 // ProbeInfoFromConfig describes probe cfg of service.
 func ProbeInfoFromConfig(service string, cfg *config.ProbeConfig) ProbeInfo {
 	info := ProbeInfo{ID: ProbeID{Service: service, Probe: cfg.Name}, Type: cfg.Type(), Interval: cfg.Interval.Duration()}
-	switch {
-	case cfg.HTTP != nil:
-		info.Target = redactURL(cfg.HTTP.URL)
-	case cfg.TCP != nil:
-		info.Target = cfg.TCP.Address
+	if section := cfg.Section(); section != nil {
+		info.Target = section.Target()
 	}
 	return info
-}
-
-// redactURL drops user information from a URL so it can be shown.
-func redactURL(raw string) string {
-	parsed, err := url.Parse(raw)
-	if err != nil || parsed.User == nil {
-		return raw
-	}
-	parsed.User = nil
-	return parsed.String()
 }
 
 // ProbeStatus is what ProbeMetrics knows of a probe: its description,
@@ -105,21 +91,32 @@ type probeFigures struct {
 	bucketCount [len(latencyBuckets)]uint64 // per bucket, not cumulative
 	latencySum  float64
 	latencyN    uint64
+	// stepFailures counts failed transaction steps. Copy on write: never
+	// modified once stored, so snapshots share it.
+	stepFailures []stepFailure
+	// packetsSent and packetsReceived count ICMP echo requests and replies.
+	packetsSent, packetsReceived uint64
 }
 
+// indexOfReason returns reason's index in reasonIndex; an unknown reason
+// counts as internal.
 func indexOfReason(reason Reason) int {
+	internal := 0
 	for i, r := range reasonIndex {
 		if r == reason {
 			return i
 		}
+		if r == ReasonInternal {
+			internal = i
+		}
 	}
-	return len(reasonIndex) - 1 // an unknown reason counts as internal
+	return internal
 }
 
 // NewProbeMetrics returns ProbeMetrics exporting no probe yet.
 func NewProbeMetrics() *ProbeMetrics {
 	m := &ProbeMetrics{descs: map[string]*prometheus.Desc{}}
-	for _, f := range probeFamilies {
+	for _, f := range allProbeFamilies() {
 		m.descs[f.name] = prometheus.NewDesc(f.name, f.help, f.labels, nil)
 	}
 	m.probes.Store(&probeSet{byID: map[ProbeID]*probeState{}})
@@ -179,6 +176,13 @@ func (m *ProbeMetrics) Record(id ProbeID, result Result) {
 		// certificate: expiry alerts must not flap with connectivity.
 		f.last.TLS = keepTLS
 	}
+	if result.Steps != nil {
+		f.stepFailures = countStepFailures(f.stepFailures, result.Steps)
+	}
+	if result.Packets != nil {
+		f.packetsSent += uint64(result.Packets.Sent)
+		f.packetsReceived += uint64(result.Packets.Received)
+	}
 	if !result.Success {
 		f.failures[indexOfReason(result.Reason)]++
 		return
@@ -235,9 +239,14 @@ func (m *ProbeMetrics) snapshot() []probeCopy {
 	return out
 }
 
+// allProbeFamilies returns every family EachFamily may emit.
+func allProbeFamilies() []probeFamily {
+	return append(append([]probeFamily(nil), probeFamilies...), typeFamilies...)
+}
+
 // Describe implements prometheus.Collector.
 func (m *ProbeMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, f := range probeFamilies {
+	for _, f := range allProbeFamilies() {
 		ch <- m.descs[f.name]
 	}
 }

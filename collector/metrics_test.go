@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/reliabilityd/reliabilityd/config"
 	"io"
 	"os"
 	"path/filepath"
@@ -29,6 +30,10 @@ func metricsFixture() *ProbeMetrics {
 		{ID: ProbeID{"shop", "home"}, Type: "http", Target: "https://shop.example/"},
 		{ID: ProbeID{"shop", "db"}, Type: "tcp", Target: "db:5432"},
 		{ID: ProbeID{"mail", "smtp"}, Type: "tcp", Target: "mail:25"},
+		{ID: ProbeID{"shop", "checkout"}, Type: "transaction", Target: "https://shop.example/login"},
+		{ID: ProbeID{"shop", "resolver"}, Type: "dns", Target: "10.0.0.53:53"},
+		{ID: ProbeID{"shop", "gateway"}, Type: "icmp", Target: "10.0.0.1"},
+		{ID: ProbeID{"shop", "api"}, Type: "grpc", Target: "api:443"},
 	})
 	start := time.Unix(1_800_000_000, 0)
 	expiry := time.Unix(1_900_000_000, 0)
@@ -40,7 +45,7 @@ func metricsFixture() *ProbeMetrics {
 	phases.Add(PhaseTransfer, 5*time.Millisecond)
 	home := ProbeID{"shop", "home"}
 	m.Record(home, Result{Start: start, Duration: 15 * time.Millisecond, Success: true, StatusCode: 200, Phases: phases,
-		TLS: &TLSState{Version: "TLS 1.3", EarliestExpiry: expiry, LeafExpiry: expiry.Add(time.Hour)}})
+		TLS: &TLSState{Version: "TLS 1.3", CipherSuite: "TLS_AES_128_GCM_SHA256", EarliestExpiry: expiry, LeafExpiry: expiry.Add(time.Hour)}})
 	m.Record(home, Result{Start: start.Add(time.Second), Duration: 3 * time.Second, Success: true, StatusCode: 200})
 	m.Record(home, Result{Start: start.Add(2 * time.Second), Duration: time.Second, Reason: ReasonTimeout, Err: errors.New("deadline")})
 	m.Record(home, Result{Start: start.Add(3 * time.Second), Duration: time.Millisecond, Reason: ReasonStatus, StatusCode: 503})
@@ -49,10 +54,37 @@ func metricsFixture() *ProbeMetrics {
 	tcpPhases.Add(PhaseResolve, 0)
 	tcpPhases.Add(PhaseConnect, 500*time.Microsecond)
 	m.Record(ProbeID{"shop", "db"}, Result{Start: start, Duration: time.Millisecond, Success: true, Phases: tcpPhases})
+	recordTypeFixtures(m, start)
 	// A result for a probe that is not configured (removed by a reload
 	// while it ran) is dropped.
 	m.Record(ProbeID{"gone", "x"}, Result{Start: start, Success: true})
 	return m
+}
+
+// recordTypeFixtures records results of the probe types with families of
+// their own: two transaction runs (one failing at its second step), a DNS
+// response, two ICMP runs and a gRPC health check over TLS.
+func recordTypeFixtures(m *ProbeMetrics, start time.Time) {
+	checkout := ProbeID{"shop", "checkout"}
+	m.Record(checkout, Result{Start: start, Duration: 30 * time.Millisecond, Success: true, Steps: []StepResult{
+		{Name: "login", Ran: true, Success: true, Duration: 20 * time.Millisecond, StatusCode: 200},
+		{Name: "cart", Ran: true, Success: true, Duration: 10 * time.Millisecond, StatusCode: 200},
+	}})
+	m.Record(checkout, Result{Start: start.Add(time.Second), Duration: 25 * time.Millisecond, Reason: ReasonStatus,
+		Err: errors.New(`step 2 "cart": status 500`), Steps: []StepResult{
+			{Name: "login", Ran: true, Success: true, Duration: 15 * time.Millisecond, StatusCode: 200},
+			{Name: "cart", Ran: true, Reason: ReasonStatus, Duration: 10 * time.Millisecond, StatusCode: 500},
+			{Name: "pay"},
+		}})
+	m.Record(ProbeID{"shop", "resolver"}, Result{Start: start, Duration: time.Millisecond, Reason: ReasonStatus,
+		DNS: &DNSResult{Rcode: 3, Authority: 1}})
+	gateway := ProbeID{"shop", "gateway"}
+	m.Record(gateway, Result{Start: start, Duration: time.Second, Success: true,
+		Packets: &PacketResult{Sent: 3, Received: 3, RTTMin: time.Millisecond, RTTMean: 2 * time.Millisecond, RTTMax: 4 * time.Millisecond}})
+	m.Record(gateway, Result{Start: start.Add(time.Second), Duration: time.Second, Reason: ReasonPacketLoss,
+		Packets: &PacketResult{Sent: 4, Received: 1, RTTMin: time.Millisecond, RTTMean: time.Millisecond, RTTMax: time.Millisecond}})
+	m.Record(ProbeID{"shop", "api"}, Result{Start: start, Duration: 3 * time.Millisecond, Reason: ReasonStatus, HealthStatus: "NOT_SERVING",
+		TLS: &TLSState{Version: "TLS 1.2", CipherSuite: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}})
 }
 
 func TestProbeMetricsGolden(t *testing.T) {
@@ -121,17 +153,17 @@ func gatherText(t *testing.T, reg *prometheus.Registry) string {
 func TestProbeMetricsFigures(t *testing.T) {
 	m := metricsFixture()
 	status := m.Status()
-	if len(status) != 3 {
-		t.Fatalf("got %d probes, want 3", len(status))
+	if len(status) != 7 {
+		t.Fatalf("got %d probes, want 7", len(status))
 	}
 	// Sorted by service, then probe.
-	wantOrder := []ProbeID{{"mail", "smtp"}, {"shop", "db"}, {"shop", "home"}}
+	wantOrder := []ProbeID{{"mail", "smtp"}, {"shop", "api"}, {"shop", "checkout"}, {"shop", "db"}, {"shop", "gateway"}, {"shop", "home"}, {"shop", "resolver"}}
 	for i, want := range wantOrder {
 		if status[i].ID != want {
 			t.Errorf("status[%d] = %v, want %v", i, status[i].ID, want)
 		}
 	}
-	home := status[2]
+	home := status[5]
 	if home.Runs != 5 || home.Failures[ReasonStatus] != 2 || home.Failures[ReasonTimeout] != 1 || len(home.Failures) != 2 {
 		t.Errorf("home: runs %d failures %v, want 5 runs, status 2, timeout 1", home.Runs, home.Failures)
 	}
@@ -174,8 +206,8 @@ func TestRedactURL(t *testing.T) {
 		"http://host:80/":           "http://host:80/",
 		"::bad":                     "::bad",
 	} {
-		if got := redactURL(raw); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", raw, got, want)
+		if got := config.RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
 		}
 	}
 }

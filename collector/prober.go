@@ -60,8 +60,13 @@ type NewProberFunc func(cfg config.ProbeConfig, deps ProberDeps) (Prober, error)
 // may not change what others see.
 func ProberTypes() map[string]NewProberFunc {
 	return map[string]NewProberFunc{
-		"http": NewHTTPProber,
-		"tcp":  NewTCPProber,
+		"http":        NewHTTPProber,
+		"tcp":         NewTCPProber,
+		"transaction": NewTransactionProber,
+		"dns":         NewDNSProber,
+		"grpc":        NewGRPCProber,
+		"icmp":        NewICMPProber,
+		"tls":         NewTLSProber,
 	}
 }
 
@@ -98,6 +103,51 @@ type Result struct {
 	// RecoveryPoint is when the latest good backup a backup source found
 	// was taken; zero for probes and for failed checks.
 	RecoveryPoint time.Time
+
+	// Steps holds one entry per configured step of a transaction probe,
+	// in order, also for steps not reached; nil for other probe types.
+	Steps []StepResult
+	// DNS is what a dns probe learnt of the response; nil when no
+	// response was received and for other probe types.
+	DNS *DNSResult
+	// Packets is what an icmp probe sent and received; nil for other
+	// probe types.
+	Packets *PacketResult
+	// HealthStatus is the serving status a grpc probe got back
+	// ("SERVING", "NOT_SERVING", "UNKNOWN", "SERVICE_UNKNOWN"); empty when
+	// none was received and for other probe types.
+	HealthStatus string
+}
+
+// StepResult is the outcome of one step of a transaction.
+type StepResult struct {
+	// Name is the step's configured name, bounded by configuration, so it
+	// is safe as a label value.
+	Name string
+	// Ran is false for the steps after the one that failed.
+	Ran     bool
+	Success bool
+	// Reason is why the step failed (empty when it succeeded or did not
+	// run).
+	Reason   Reason
+	Duration time.Duration
+	// StatusCode is the step's final HTTP status code, 0 if none.
+	StatusCode int
+}
+
+// DNSResult describes a DNS response.
+type DNSResult struct {
+	// Rcode is the response code (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN...).
+	Rcode int
+	// Record counts of the answer, authority and additional sections.
+	Answer, Authority, Additional int
+}
+
+// PacketResult counts the echo requests of an icmp run and the round trip
+// times of the replies (zero when none came back).
+type PacketResult struct {
+	Sent, Received          int
+	RTTMin, RTTMean, RTTMax time.Duration
 }
 
 // Measurement is a capacity source's reading: how much of the resource is
@@ -148,7 +198,7 @@ const (
 	ReasonConnect      Reason = "connect"        // refused, unreachable, reset while connecting
 	ReasonTLS          Reason = "tls"            // handshake or certificate verification failed
 	ReasonTimeout      Reason = "timeout"        // the probe's timeout ran out
-	ReasonStatus       Reason = "status"         // an HTTP status code not listed as valid
+	ReasonStatus       Reason = "status"         // a status not listed as valid: HTTP status code, DNS rcode, gRPC serving status
 	ReasonAssertion    Reason = "assertion"      // a body, header or expect regexp check failed
 	ReasonBodyTooLarge Reason = "body_too_large" // the body exceeded body_size_limit
 	ReasonRedirect     Reason = "redirect"       // too many redirects, or a redirect not followed where one is required
@@ -157,6 +207,8 @@ const (
 	ReasonNotFound     Reason = "not_found"      // a capacity or backup source finds no path, process or file
 	ReasonPermission   Reason = "permission"     // a capacity or backup source may not be read
 	ReasonInternal     Reason = "internal"       // a bug or an unexpected local error
+	ReasonPacketLoss   Reason = "packet_loss"    // more ICMP echo requests went unanswered than allowed
+	ReasonCertExpiry   Reason = "cert_expiry"    // a certificate expires sooner than the probe allows
 )
 
 // Reasons returns every Reason, in a stable order. The slice is shared:
@@ -168,6 +220,7 @@ func Reasons() []Reason { return reasonIndex[:] }
 var reasonIndex = [...]Reason{
 	ReasonDNS, ReasonConnect, ReasonTLS, ReasonTimeout, ReasonStatus, ReasonAssertion,
 	ReasonBodyTooLarge, ReasonRedirect, ReasonProtocol, ReasonSecret, ReasonNotFound, ReasonPermission, ReasonInternal,
+	ReasonPacketLoss, ReasonCertExpiry,
 }
 
 // Phase is a step of a probe run with its own duration.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net/url"
 	"regexp"
 	"time"
 
@@ -91,27 +92,93 @@ type ServiceConfig struct {
 }
 
 // ProbeConfig is one synthetic probe of a service. Exactly one of the
-// protocol sections (HTTP, TCP) is set.
+// protocol sections (http, tcp, transaction, dns, grpc, icmp, tls) is set.
 type ProbeConfig struct {
 	Name string `yaml:"name"`
 	// Interval and Timeout default to the global values when zero.
 	Interval Duration `yaml:"interval"`
 	Timeout  Duration `yaml:"timeout"`
 
-	HTTP *HTTPProbe `yaml:"http,omitempty"`
-	TCP  *TCPProbe  `yaml:"tcp,omitempty"`
+	HTTP        *HTTPProbe        `yaml:"http,omitempty"`
+	TCP         *TCPProbe         `yaml:"tcp,omitempty"`
+	Transaction *TransactionProbe `yaml:"transaction,omitempty"`
+	DNS         *DNSProbe         `yaml:"dns,omitempty"`
+	GRPC        *GRPCProbe        `yaml:"grpc,omitempty"`
+	ICMP        *ICMPProbe        `yaml:"icmp,omitempty"`
+	TLS         *TLSProbe         `yaml:"tls,omitempty"`
 }
 
-// Type returns the name of the protocol section that is set ("http",
-// "tcp"), or "" when none is.
+// ProbeSection is implemented by every protocol section of a probe.
+type ProbeSection interface {
+	// Target is what the probe is aimed at, for labels and pages: a URL
+	// without credentials, an address, a host. Never a secret.
+	Target() string
+}
+
+// ProbeTypes lists the protocol section names, in the order Type and the
+// validation messages use.
+func ProbeTypes() []string {
+	return []string{"http", "tcp", "transaction", "dns", "grpc", "icmp", "tls"}
+}
+
+// sections returns the protocol sections by name, nil where unset.
+func (p *ProbeConfig) sections() [7]ProbeSection {
+	var out [7]ProbeSection
+	// A typed nil pointer in an interface is not nil: keep unset ones nil.
+	if p.HTTP != nil {
+		out[0] = p.HTTP
+	}
+	if p.TCP != nil {
+		out[1] = p.TCP
+	}
+	if p.Transaction != nil {
+		out[2] = p.Transaction
+	}
+	if p.DNS != nil {
+		out[3] = p.DNS
+	}
+	if p.GRPC != nil {
+		out[4] = p.GRPC
+	}
+	if p.ICMP != nil {
+		out[5] = p.ICMP
+	}
+	if p.TLS != nil {
+		out[6] = p.TLS
+	}
+	return out
+}
+
+// Type returns the name of the first protocol section that is set
+// ("http", "tcp", ...), or "" when none is.
 func (p *ProbeConfig) Type() string {
-	switch {
-	case p.HTTP != nil:
-		return "http"
-	case p.TCP != nil:
-		return "tcp"
+	for i, section := range p.sections() {
+		if section != nil {
+			return ProbeTypes()[i]
+		}
 	}
 	return ""
+}
+
+// Section returns the first protocol section that is set, nil when none is.
+func (p *ProbeConfig) Section() ProbeSection {
+	for _, section := range p.sections() {
+		if section != nil {
+			return section
+		}
+	}
+	return nil
+}
+
+// setSections returns the names of the protocol sections that are set.
+func (p *ProbeConfig) setSections() []string {
+	var names []string
+	for i, section := range p.sections() {
+		if section != nil {
+			names = append(names, ProbeTypes()[i])
+		}
+	}
+	return names
 }
 
 // Hash identifies the probe's effective configuration: two probes with the
@@ -165,6 +232,9 @@ type HTTPProbe struct {
 	KeepAlive bool `yaml:"keep_alive,omitempty"`
 }
 
+// Target implements ProbeSection: the URL without user information.
+func (c *HTTPProbe) Target() string { return RedactURL(c.URL) }
+
 // HeaderMatch is a regular expression applied to the values of a header.
 type HeaderMatch struct {
 	Header       string `yaml:"header"`
@@ -192,6 +262,9 @@ type TCPProbe struct {
 	IPProtocol         string `yaml:"ip_protocol,omitempty"`
 	IPProtocolFallback bool   `yaml:"ip_protocol_fallback"`
 }
+
+// Target implements ProbeSection.
+func (c *TCPProbe) Target() string { return c.Address }
 
 // QueryResponse is one step of a TCP dialogue: first Expect (if set) is
 // awaited on the next line read, then Send (if set) is written.
@@ -321,4 +394,14 @@ func (r Regexp) MarshalYAML() (any, error) {
 func scalarError(n *yaml.Node, format string, args ...any) error {
 	msg := fmt.Sprintf("line %d: column %d: ", n.Line, n.Column) + fmt.Sprintf(format, args...)
 	return &yaml.TypeError{Errors: []string{msg}}
+}
+
+// RedactURL drops user information from a URL so it can be shown.
+func RedactURL(raw string) string {
+	parsed, err := url.Parse(raw)
+	if err != nil || parsed.User == nil {
+		return raw
+	}
+	parsed.User = nil
+	return parsed.String()
 }

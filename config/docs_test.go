@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -62,11 +63,7 @@ func TestDocsExamples(t *testing.T) {
 // TestDocsCoverFields: every YAML field of the configuration is in
 // docs/configuration.md.
 func TestDocsCoverFields(t *testing.T) {
-	data, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs := string(data)
+	docs := configurationDocs(t)
 	seen := map[reflect.Type]bool{}
 	var walk func(reflect.Type, string)
 	walk = func(typ reflect.Type, path string) {
@@ -86,7 +83,7 @@ func TestDocsCoverFields(t *testing.T) {
 			// In a code span (`history.successes` counts for successes) or a heading.
 			documented := regexp.MustCompile("`[^`\n]*\\b" + name + "\\b[^`\n]*`|(?m)^#+ " + name + "$")
 			if !documented.MatchString(docs) {
-				t.Errorf("field %s.%s is not documented in docs/configuration.md", path, name)
+				t.Errorf("field %s.%s is not documented in docs/configuration.md or docs/probes/", path, name)
 			}
 			walk(field.Type, path+"."+name)
 		}
@@ -95,4 +92,24 @@ func TestDocsCoverFields(t *testing.T) {
 	if len(seen) < 8 {
 		t.Errorf("walked only %d config types", len(seen))
 	}
+}
+
+// configurationDocs returns docs/configuration.md and the probe type pages
+// in docs/probes/, which document the configuration together.
+func configurationDocs(t *testing.T) string {
+	t.Helper()
+	files, err := filepath.Glob("../docs/probes/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs strings.Builder
+	for _, file := range append([]string{"../docs/configuration.md"}, files...) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs.Write(data)
+		docs.WriteString("\n")
+	}
+	return docs.String()
 }

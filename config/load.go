@@ -386,11 +386,7 @@ func resolvePaths(cfg *Config, dir string) {
 			*path = filepath.Join(dir, *path)
 		}
 	}
-	resolveTLS := func(tc *TLSConfig) {
-		resolve(&tc.CAFile)
-		resolve(&tc.CertFile)
-		resolve(&tc.KeyFile)
-	}
+	resolveTLS := func(tc *TLSConfig) { tc.resolvePaths(resolve) }
 	for i := range cfg.Services {
 		if r := cfg.Services[i].Recovery; r != nil {
 			for j := range r.Backups {
@@ -422,8 +418,24 @@ func resolvePaths(cfg *Config, dir string) {
 			if t := probe.TCP; t != nil {
 				resolveTLS(&t.TLSConfig)
 			}
+			if r, ok := probe.Section().(pathResolver); ok {
+				r.resolvePaths(resolve)
+			}
 		}
 	}
+}
+
+// pathResolver is implemented by probe sections with file paths of their
+// own: resolvePaths calls resolve with a pointer to each path.
+type pathResolver interface {
+	resolvePaths(resolve func(path *string))
+}
+
+// resolvePaths calls resolve with each file path of tc.
+func (tc *TLSConfig) resolvePaths(resolve func(path *string)) {
+	resolve(&tc.CAFile)
+	resolve(&tc.CertFile)
+	resolve(&tc.KeyFile)
 }
 
 // String returns the effective configuration (defaults filled, paths

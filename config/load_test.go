@@ -537,7 +537,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty header match", probe + "http: {url: 'http://x', fail_if_header_matches: [{}]}\n",
 			"x.yml:5:58: services[0].probes[0].http.fail_if_header_matches[0].header: must be set\n" +
 				"x.yml:5:58: services[0].probes[0].http.fail_if_header_matches[0].regexp: must be set"},
-		{"null protocol", probe + "http: ~\n", "x.yml:4:9: services[0].probes[0]: a probe needs exactly one protocol section (http or tcp), found none"},
+		{"null protocol", probe + "http: ~\n", "x.yml:4:9: services[0].probes[0]: a probe needs exactly one protocol section (http, tcp, transaction, dns, grpc, icmp, tls), found none"},
 		{"self-referencing anchor", "services: &s [*s]\n", "x.yml:1:11: services: expected a mapping, got a list"},
 	}
 	for _, tt := range tests {

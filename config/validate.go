@@ -138,17 +138,33 @@ func (v *validator) probe(path string, p *ProbeConfig, g *GlobalConfig) {
 	if p.Interval > MaxProbeInterval {
 		v.addf(path+".interval", "%s is longer than the maximum of %s", p.Interval, MaxProbeInterval)
 	}
-	switch {
-	case p.HTTP == nil && p.TCP == nil:
-		v.addf(path, "a probe needs exactly one protocol section (http or tcp), found none")
-	case p.HTTP != nil && p.TCP != nil:
-		v.addf(path, "a probe needs exactly one protocol section (http or tcp), found both")
+	switch set := p.setSections(); len(set) {
+	case 0:
+		v.addf(path, "a probe needs exactly one protocol section (%s), found none", strings.Join(ProbeTypes(), ", "))
+	case 1:
+	default:
+		v.addf(path, "a probe needs exactly one protocol section, found %s", strings.Join(set, " and "))
 	}
 	if p.HTTP != nil {
 		v.http(path+".http", p.HTTP)
 	}
 	if p.TCP != nil {
 		v.tcp(path+".tcp", p.TCP)
+	}
+	if p.Transaction != nil {
+		v.transaction(path+".transaction", p.Transaction)
+	}
+	if p.DNS != nil {
+		v.dns(path+".dns", p.DNS)
+	}
+	if p.GRPC != nil {
+		v.grpc(path+".grpc", p.GRPC)
+	}
+	if p.ICMP != nil {
+		v.icmp(path+".icmp", p.ICMP)
+	}
+	if p.TLS != nil {
+		v.tlsProbe(path+".tls", p.TLS)
 	}
 }
 
