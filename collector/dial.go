@@ -2,9 +2,11 @@ package collector
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 )
 
 // resolveIP resolves host to one address, preferring the family named by
@@ -44,4 +46,26 @@ func familyMatches(addr netip.Addr, ipProtocol string) bool {
 		return addr.Is6() && !addr.Is4In6()
 	}
 	return true
+}
+
+// handshakeTLS runs the TLS handshake over conn, recording its phase and,
+// on success, the TLS state. A peer that closes or resets during the
+// handshake, or does not speak TLS at all, failed TLS (not the exchange
+// that would have followed); a handshake cut by the probe's deadline timed
+// out.
+func handshakeTLS(ctx context.Context, conn net.Conn, config *tls.Config, result *Result) (net.Conn, error) {
+	tlsConn := tls.Client(conn, config)
+	start := time.Now()
+	err := tlsConn.HandshakeContext(ctx)
+	result.Phases.Add(PhaseTLS, time.Since(start))
+	if err != nil {
+		result.Reason = ReasonTLS
+		if ctxDone(ctx, err) {
+			result.Reason = ReasonTimeout
+		}
+		return nil, fmt.Errorf("TLS handshake with %s: %w", config.ServerName, err)
+	}
+	state := tlsConn.ConnectionState()
+	result.TLS = NewTLSState(&state)
+	return tlsConn, nil
 }

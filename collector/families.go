@@ -86,7 +86,7 @@ func (m *ProbeMetrics) eachFamily(emit func(*dto.MetricFamily) error, reuse bool
 		}),
 		b.phases,
 		b.lastRun(familyStatusCode, func(p *probeCopy) (float64, bool) {
-			return float64(p.figures.last.StatusCode), p.info.Type == "http"
+			return float64(p.figures.last.StatusCode), p.info.Type == "http" || p.info.Type == "transaction"
 		}),
 		b.lastRun(familyTLSEarliest, func(p *probeCopy) (float64, bool) {
 			tls := p.figures.last.TLS

@@ -44,12 +44,9 @@ type httpProber struct {
 
 	client    *http.Client
 	transport *http.Transport
-	dialer    *net.Dialer
+	dial      dialPolicy
+	redirects redirectPolicy
 
-	ipProtocol      string
-	ipFallback      bool
-	followRedirects bool
-	maxRedirects    int
 	// keepAlive: the prober owns its transport and may reuse connections;
 	// otherwise every run dials a connection of its own, used once.
 	keepAlive     bool
@@ -62,16 +59,15 @@ type httpProber struct {
 	bearerTokenFile  string
 
 	// Success criteria.
-	validStatusCodes []int
-	validStatusText  string // for errors: "2xx" or "[200 204]"
-	failIfNotTLS     bool
-	headerChecks     []headerCheck
-	bodyMatches      []*regexp.Regexp
-	bodyNotMatches   []*regexp.Regexp
+	validStatus    validStatus
+	failIfNotTLS   bool
+	headerChecks   []headerCheck
+	bodyMatches    []*regexp.Regexp
+	bodyNotMatches []*regexp.Regexp
 
-	// bodyBuffers holds *bytes.Buffer for bodies the regexps read. One
-	// pool per prober: no state shared between probers.
-	bodyBuffers sync.Pool
+	// bodyBuffers holds the buffers of bodies the regexps read. One pool
+	// per prober: no state shared between probers.
+	bodyBuffers bodyBufferPool
 }
 
 // headerCheck is one fail_if_header_(not_)matches entry, with the header
@@ -113,11 +109,8 @@ func newHTTPProber(cfg *config.HTTPProbe, timeout time.Duration, deps ProberDeps
 	p := &httpProber{
 		method:          cfg.Method,
 		body:            cfg.Body,
-		dialer:          deps.Dialer,
-		ipProtocol:      cfg.IPProtocol,
-		ipFallback:      cfg.IPProtocolFallback,
-		followRedirects: cfg.FollowRedirects,
-		maxRedirects:    cfg.MaxRedirects,
+		dial:            newDialPolicy(deps.Dialer, cfg.IPProtocol, cfg.IPProtocolFallback, !cfg.KeepAlive),
+		redirects:       redirectPolicy{follow: cfg.FollowRedirects, max: cfg.MaxRedirects},
 		bodySizeLimit:   int64(cfg.BodySizeLimit),
 		failIfNotTLS:    cfg.FailIfNotTLS,
 		keepAlive:       cfg.KeepAlive,
@@ -125,9 +118,6 @@ func newHTTPProber(cfg *config.HTTPProbe, timeout time.Duration, deps ProberDeps
 	}
 	if p.method == "" {
 		p.method = http.MethodGet
-	}
-	if p.dialer == nil {
-		p.dialer = &net.Dialer{}
 	}
 	if cfg.BasicAuth != nil {
 		p.basicAuthUser, p.basicAuthFile = cfg.BasicAuth.Username, cfg.BasicAuth.PasswordFile
@@ -143,8 +133,7 @@ func newHTTPProber(cfg *config.HTTPProbe, timeout time.Duration, deps ProberDeps
 	}
 	p.transport = deps.HTTPTransports.get(transportKey{tls: cfg.TLSConfig, serverName: tlsConfig.ServerName,
 		isTLS: target.Scheme == "https", dialer: deps.Dialer}, tlsConfig, cfg.KeepAlive, timeout)
-	p.client = &http.Client{Transport: p.transport, CheckRedirect: p.checkRedirect}
-	p.bodyBuffers.New = func() any { return new(bytes.Buffer) }
+	p.client = &http.Client{Transport: p.transport, CheckRedirect: p.redirects.check}
 	return p, nil
 }
 
@@ -193,11 +182,7 @@ func newHTTPTLSConfig(cfg config.TLSConfig, hostHeader string) (*tls.Config, err
 
 // setChecks compiles the success criteria of cfg into p.
 func (p *httpProber) setChecks(cfg *config.HTTPProbe) error {
-	p.validStatusCodes = append([]int(nil), cfg.ValidStatusCodes...)
-	p.validStatusText = "2xx"
-	if len(p.validStatusCodes) > 0 {
-		p.validStatusText = fmt.Sprint(p.validStatusCodes)
-	}
+	p.validStatus = newValidStatus(cfg.ValidStatusCodes)
 	var err error
 	if p.bodyMatches, err = regexps("fail_if_body_matches_regexp", cfg.FailIfBodyMatches); err != nil {
 		return err
@@ -365,15 +350,21 @@ type redirectError struct{ msg string }
 
 func (e *redirectError) Error() string { return e.msg }
 
-// checkRedirect enforces follow_redirects and max_redirects. via holds
+// redirectPolicy is follow_redirects and max_redirects.
+type redirectPolicy struct {
+	follow bool
+	max    int
+}
+
+// check enforces the policy as an http.Client's CheckRedirect. via holds
 // the requests already sent, so len(via) is the redirect about to be
 // followed.
-func (p *httpProber) checkRedirect(req *http.Request, via []*http.Request) error {
-	if !p.followRedirects {
+func (r redirectPolicy) check(req *http.Request, via []*http.Request) error {
+	if !r.follow {
 		return http.ErrUseLastResponse
 	}
-	if len(via) > p.maxRedirects {
-		return &redirectError{msg: "too many redirects (max_redirects " + strconv.Itoa(p.maxRedirects) + ")"}
+	if len(via) > r.max {
+		return &redirectError{msg: "too many redirects (max_redirects " + strconv.Itoa(r.max) + ")"}
 	}
 	if scheme := req.URL.Scheme; scheme != "http" && scheme != "https" {
 		return &redirectError{msg: "redirect to unsupported scheme " + strconv.Quote(scheme)}
@@ -381,7 +372,28 @@ func (p *httpProber) checkRedirect(req *http.Request, via []*http.Request) error
 	return nil
 }
 
-// dialContext resolves with the probe's address-family preference and
+// dialPolicy is how a probe's HTTP connections are dialled. It lives in
+// the prober and is read-only once built, so runs of probers sharing a
+// transport each dial by their own probe's policy.
+type dialPolicy struct {
+	dialer     *net.Dialer
+	ipProtocol string
+	ipFallback bool
+	// runOwnsConns: every connection serves one run only, so the run's
+	// deadline may be set on it (not on a kept-alive one, which outlives
+	// the run).
+	runOwnsConns bool
+}
+
+// newDialPolicy returns the policy; dialer nil means a default net.Dialer.
+func newDialPolicy(dialer *net.Dialer, ipProtocol string, ipFallback, runOwnsConns bool) dialPolicy {
+	if dialer == nil {
+		dialer = &net.Dialer{}
+	}
+	return dialPolicy{dialer: dialer, ipProtocol: ipProtocol, ipFallback: ipFallback, runOwnsConns: runOwnsConns}
+}
+
+// dialHTTPTarget resolves with the probe's address-family preference and
 // connects, timing both phases into the run found in ctx (net/http keeps
 // the request context's values when it dials).
 func dialHTTPTarget(ctx context.Context, network, address string) (net.Conn, error) {
@@ -389,7 +401,7 @@ func dialHTTPTarget(ctx context.Context, network, address string) (net.Conn, err
 	if run == nil {
 		return nil, fmt.Errorf("dial %s: no probe run in the request context", address)
 	}
-	p := run.prober
+	p := run.dial
 	if !run.deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, run.deadline)
@@ -418,7 +430,7 @@ func dialHTTPTarget(ctx context.Context, network, address string) (net.Conn, err
 		return nil, err
 	}
 	var conn net.Conn = tcpConn
-	if !p.keepAlive && !run.deadline.IsZero() {
+	if p.runOwnsConns && !run.deadline.IsZero() {
 		// The connection serves this run only: its deadline bounds the
 		// TLS handshake and every read and write, so nothing of the run
 		// outlives it, even what net/http does after the run gave up.
@@ -445,9 +457,9 @@ type httpRunKey struct{}
 // (a dial finishing late), so every access holds mu and nothing is
 // recorded once finish has been called.
 type httpRun struct {
-	// prober is the probe this run belongs to: the dialer reads its
-	// address-family preference here, so a transport can be shared.
-	prober *httpProber
+	// dial is the policy of the probe this run belongs to: the dialer
+	// reads it here, so a transport can be shared.
+	dial *dialPolicy
 
 	// deadline is the run's, re-applied to the dial: net/http dials with
 	// a context stripped of the request's deadline.
@@ -567,7 +579,7 @@ func (r *httpRun) finish(end time.Time) Phases {
 // Probe implements Prober.
 func (p *httpProber) Probe(ctx context.Context) Result {
 	result := Result{Start: time.Now()}
-	run := &httpRun{prober: p}
+	run := &httpRun{dial: &p.dial}
 	run.deadline, _ = ctx.Deadline()
 	result.Reason, result.Err = p.exchange(ctx, run, &result)
 	end := time.Now()
@@ -596,12 +608,13 @@ func (p *httpProber) exchange(ctx context.Context, run *httpRun, result *Result)
 	if resp.TLS != nil {
 		result.TLS = NewTLSState(resp.TLS)
 	}
-	statusErr := p.checkStatus(resp.StatusCode)
-	buffered := statusErr == nil && p.needsBody()
-	body, size, readErr := p.readBody(resp.Body, buffered)
-	if body != nil {
-		defer p.releaseBuffer(body)
+	statusErr := p.validStatus.check(resp.StatusCode)
+	var body *bytes.Buffer
+	if statusErr == nil && p.needsBody() {
+		body = p.bodyBuffers.get()
+		defer p.bodyBuffers.put(body)
 	}
+	size, readErr := readBody(resp.Body, p.bodySizeLimit, body)
 	switch {
 	case statusErr != nil:
 		return ReasonStatus, statusErr
@@ -684,44 +697,70 @@ func readSecretFile(field, path string) (string, error) {
 	return strings.TrimRight(string(data), "\r\n"), nil
 }
 
-func (p *httpProber) checkStatus(code int) error {
-	if len(p.validStatusCodes) == 0 {
+// validStatus is valid_status_codes: the codes listed, or any 2xx when
+// none is.
+type validStatus struct {
+	codes []int
+	text  string // for errors: "2xx" or "[200 204]"
+}
+
+func newValidStatus(codes []int) validStatus {
+	if len(codes) == 0 {
+		return validStatus{text: "2xx"}
+	}
+	codes = append([]int(nil), codes...)
+	return validStatus{codes: codes, text: fmt.Sprint(codes)}
+}
+
+func (v validStatus) check(code int) error {
+	if len(v.codes) == 0 {
 		if code >= 200 && code < 300 {
 			return nil
 		}
 	} else {
-		for _, valid := range p.validStatusCodes {
+		for _, valid := range v.codes {
 			if code == valid {
 				return nil
 			}
 		}
 	}
-	return fmt.Errorf("status %d not in %s", code, p.validStatusText)
+	return fmt.Errorf("status %d not in %s", code, v.text)
 }
 
 func (p *httpProber) needsBody() bool {
 	return len(p.bodyMatches) > 0 || len(p.bodyNotMatches) > 0
 }
 
-// readBody reads at most body_size_limit+1 bytes, so a larger body shows
-// as a size above the limit. Only with buffered is the body kept (in a
-// pooled buffer the caller releases); otherwise it is counted and
-// discarded through io.Discard's own pooled buffer.
-func (p *httpProber) readBody(body io.Reader, buffered bool) (*bytes.Buffer, int64, error) {
-	limited := io.LimitReader(body, p.bodySizeLimit+1)
-	if !buffered {
-		n, err := io.Copy(io.Discard, limited)
-		return nil, n, err
+// readBody reads at most limit+1 bytes, so a larger body shows as a size
+// above the limit. With buf the body is kept there; without, it is
+// counted and discarded through io.Discard's own pooled buffer.
+func readBody(body io.Reader, limit int64, buf *bytes.Buffer) (int64, error) {
+	limited := io.LimitReader(body, limit+1)
+	if buf == nil {
+		return io.Copy(io.Discard, limited)
 	}
-	buf := p.bodyBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	n, err := buf.ReadFrom(limited)
-	return buf, n, err
+	return buf.ReadFrom(limited)
 }
 
-func (p *httpProber) releaseBuffer(buf *bytes.Buffer) {
+// bodyBufferPool holds the buffers of bodies that are checked. The zero
+// value is ready to use.
+type bodyBufferPool struct {
+	pool sync.Pool
+}
+
+// get returns an empty buffer, to be given back with put.
+func (b *bodyBufferPool) get() *bytes.Buffer {
+	if buf, ok := b.pool.Get().(*bytes.Buffer); ok {
+		buf.Reset()
+		return buf
+	}
+	return new(bytes.Buffer)
+}
+
+// put keeps buf for reuse unless it grew too large to pin.
+func (b *bodyBufferPool) put(buf *bytes.Buffer) {
 	if buf.Cap() <= maxPooledBodyBuffer {
-		p.bodyBuffers.Put(buf)
+		b.pool.Put(buf)
 	}
 }
 

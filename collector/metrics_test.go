@@ -70,7 +70,7 @@ func recordTypeFixtures(m *ProbeMetrics, start time.Time) {
 		{Name: "login", Ran: true, Success: true, Duration: 20 * time.Millisecond, StatusCode: 200},
 		{Name: "cart", Ran: true, Success: true, Duration: 10 * time.Millisecond, StatusCode: 200},
 	}})
-	m.Record(checkout, Result{Start: start.Add(time.Second), Duration: 25 * time.Millisecond, Reason: ReasonStatus,
+	m.Record(checkout, Result{Start: start.Add(time.Second), Duration: 25 * time.Millisecond, Reason: ReasonStatus, StatusCode: 500,
 		Err: errors.New(`step 2 "cart": status 500`), Steps: []StepResult{
 			{Name: "login", Ran: true, Success: true, Duration: 15 * time.Millisecond, StatusCode: 200},
 			{Name: "cart", Ran: true, Reason: ReasonStatus, Duration: 10 * time.Millisecond, StatusCode: 500},

@@ -79,6 +79,24 @@ func NewProber(cfg config.ProbeConfig, deps ProberDeps) (Prober, error) {
 	return newProber(cfg, deps)
 }
 
+// runProbe times one run of a prober: run goes through the phases and
+// returns the first error, setting result.Reason itself when the error's
+// reason is not what ClassifyError would say.
+func runProbe(ctx context.Context, run func(context.Context, *Result) error) Result {
+	result := Result{Start: time.Now()}
+	err := run(ctx, &result)
+	result.Duration = time.Since(result.Start)
+	if err != nil {
+		result.Err = err
+		if result.Reason == "" {
+			result.Reason = ClassifyError(err, ctx.Err())
+		}
+		return result
+	}
+	result.Success = true
+	return result
+}
+
 // Result is what one probe run observed. It is plain data, owned by the
 // receiver once returned.
 type Result struct {
@@ -205,7 +223,7 @@ const (
 	ReasonProtocol     Reason = "protocol"       // malformed response, connection closed or reset mid-exchange
 	ReasonSecret       Reason = "secret"         // a credentials file could not be read
 	ReasonNotFound     Reason = "not_found"      // a capacity or backup source finds no path, process or file
-	ReasonPermission   Reason = "permission"     // a capacity or backup source may not be read
+	ReasonPermission   Reason = "permission"     // a capacity or backup source may not be read; an ICMP socket may not be opened or a send was refused
 	ReasonInternal     Reason = "internal"       // a bug or an unexpected local error
 	ReasonPacketLoss   Reason = "packet_loss"    // more ICMP echo requests went unanswered than allowed
 	ReasonCertExpiry   Reason = "cert_expiry"    // a certificate expires sooner than the probe allows

@@ -83,18 +83,7 @@ func NewTCPProber(cfg config.ProbeConfig, deps ProberDeps) (Prober, error) {
 
 // Probe implements Prober.
 func (p *tcpProber) Probe(ctx context.Context) Result {
-	result := Result{Start: time.Now()}
-	err := p.run(ctx, &result)
-	result.Duration = time.Since(result.Start)
-	if err != nil {
-		result.Err = err
-		if result.Reason == "" {
-			result.Reason = ClassifyError(err, ctx.Err())
-		}
-		return result
-	}
-	result.Success = true
-	return result
+	return runProbe(ctx, p.run)
 }
 
 // run goes through the phases of one probe. It returns the first error;
@@ -156,21 +145,7 @@ func (p *tcpProber) connect(ctx context.Context, result *Result) (net.Conn, erro
 // handshake runs the TLS handshake over conn, recording its phase and, on
 // success, the TLS state.
 func (p *tcpProber) handshake(ctx context.Context, conn net.Conn, result *Result) (net.Conn, error) {
-	tlsConn := tls.Client(conn, p.tlsConfig)
-	start := time.Now()
-	err := tlsConn.HandshakeContext(ctx)
-	result.Phases.Add(PhaseTLS, time.Since(start))
-	if err != nil {
-		// A peer that closes or resets during the handshake, or does not
-		// speak TLS at all, failed TLS, not the dialogue.
-		if result.Reason = ClassifyError(err, ctx.Err()); result.Reason != ReasonTimeout {
-			result.Reason = ReasonTLS
-		}
-		return nil, fmt.Errorf("TLS handshake with %s: %w", p.tlsConfig.ServerName, err)
-	}
-	state := tlsConn.ConnectionState()
-	result.TLS = NewTLSState(&state)
-	return tlsConn, nil
+	return handshakeTLS(ctx, conn, p.tlsConfig, result)
 }
 
 // dialogue runs the query_response steps in order: each awaits its

@@ -296,13 +296,7 @@ func TestTCPProber(t *testing.T) {
 			if err != nil {
 				t.Fatalf("NewTCPProber: %v", err)
 			}
-			timeout := tt.timeout
-			if timeout == 0 {
-				timeout = 5 * time.Second
-			}
-			ctx, cancel := context.WithTimeout(t.Context(), timeout)
-			defer cancel()
-			r := prober.Probe(ctx)
+			r := probeWithin(t, prober, tt.timeout)
 
 			checkTCPResult(t, r, tt.wantReason, tt.wantErr)
 			for _, phase := range tt.wantPhases {
@@ -550,10 +544,7 @@ func TestNewTCPProberErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prober, err := NewTCPProber(tt.cfg, ProberDeps{})
-			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
-				t.Fatalf("NewTCPProber() = %v, %v; want error starting with %q", prober, err, tt.wantErr)
-			}
+			checkProberError(t, NewTCPProber, tt.cfg, tt.wantErr)
 		})
 	}
 }

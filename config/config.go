@@ -320,8 +320,11 @@ type Duration model.Duration
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return scalarError(n, "expected a duration, got %s", describeNode(n, ""))
+	}
 	parsed, err := model.ParseDuration(n.Value)
-	if err != nil || n.Kind != yaml.ScalarNode {
+	if err != nil {
 		return scalarError(n, "not a valid duration %q (use e.g. 30s, 5m, 1h, 30d)", n.Value)
 	}
 	*d = Duration(parsed)

@@ -526,6 +526,7 @@ func TestParseErrors(t *testing.T) {
 		{"collection as key", "services:\n  - name: a\n    ? [x]\n    : 1\n", "x.yml:3:7: services[0]: expected a string, got a list"},
 		{"long value", probe + "http: {url: 'http://x', max_redirects: 'a very long string value'}\n",
 			`x.yml:5:48: services[0].probes[0].http.max_redirects: expected an integer, got "a very long string value"`},
+		{"duration as a list", "global: {probe_interval: [30s]}\n", "x.yml:1:26: global.probe_interval: expected a duration, got a list"},
 		{"boolean", probe + "http: {url: 'http://x', follow_redirects: maybe}\n",
 			`x.yml:5:51: services[0].probes[0].http.follow_redirects: expected true or false, got "maybe"`},
 		{"same unknown key twice on a line", "global: {history: {x: 1}, x: 2}\n",

@@ -162,6 +162,7 @@ func (v *validator) probe(path string, p *ProbeConfig, g *GlobalConfig) {
 	}
 	if p.ICMP != nil {
 		v.icmp(path+".icmp", p.ICMP)
+		v.icmpTimeout(path+".icmp", p.ICMP, p.Timeout)
 	}
 	if p.TLS != nil {
 		v.tlsProbe(path+".tls", p.TLS)
