@@ -215,14 +215,19 @@ func (p *dnsProber) exchange(ctx context.Context, network, server string, buf []
 			return nil, fmt.Errorf("setting connection deadline: %w", err)
 		}
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	// The hook runs on its own goroutine: it must only see the raw
+	// connection, never a variable the handshake below assigns.
+	raw := conn
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
 	transport := p.transportName(network)
 	if p.tlsConfig != nil {
-		if conn, err = p.handshake(ctx, conn, result); err != nil {
+		tlsConn, err := p.handshake(ctx, raw, result)
+		if err != nil {
 			return nil, err
 		}
+		conn = tlsConn
 	}
 
 	// dns.Conn frames messages: as is over UDP, length-prefixed over TCP.

@@ -1087,3 +1087,42 @@ func TestDNSExampleBuilds(t *testing.T) {
 		t.Errorf("built %d probers, want the example's 5", built)
 	}
 }
+
+// TestDNSProberTLSHandshakeTimeout: a DNS-over-TLS server that accepts
+// but never completes the handshake times out, run after run; the
+// deadline hook (run on its own goroutine when the context ends) once
+// raced with the handshake's result and dereferenced a nil connection.
+func TestDNSProberTLSHandshakeTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	prober, err := NewDNSProber(dnsProbe(ln.Addr().String(), func(p *config.DNSProbe) { p.Transport = "tls" }), ProberDeps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Millisecond)
+		r := prober.Probe(ctx)
+		cancel()
+		if r.Reason != ReasonTimeout {
+			t.Fatalf("reason %q (%v), want timeout", r.Reason, r.Err)
+		}
+	}
+}

@@ -164,15 +164,33 @@ func (b *familyBuilder) failures() *dto.MetricFamily {
 		}
 	}
 	s := b.newSlab(familyFailures, count)
-	for i := range b.probes {
-		p := &b.probes[i]
+	// The reason label sorts between probe and service: within each probe
+	// name, reasons come first, then services.
+	b.eachProbeName(func(group []probeCopy) {
 		for _, reason := range reasonsByName {
-			if n := p.figures.failures[reason]; n > 0 {
-				s.Add(float64(n), p.labels.probe, reasonPairs[reason], p.labels.service)
+			for i := range group {
+				p := &group[i]
+				if n := p.figures.failures[reason]; n > 0 {
+					s.Add(float64(n), p.labels.probe, reasonPairs[reason], p.labels.service)
+				}
 			}
 		}
-	}
+	})
 	return s.Family()
+}
+
+// eachProbeName calls f with each run of probes sharing a probe name (two
+// services may both have a probe "home"), in order: families with a label
+// sorting between probe and service order their series within such runs.
+func (b *familyBuilder) eachProbeName(f func(group []probeCopy)) {
+	for start := 0; start < len(b.probes); {
+		end := start + 1
+		for end < len(b.probes) && b.probes[end].info.ID.Probe == b.probes[start].info.ID.Probe {
+			end++
+		}
+		f(b.probes[start:end])
+		start = end
+	}
 }
 
 // lastRun returns a step building a family with one series per probe that

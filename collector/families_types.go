@@ -177,27 +177,45 @@ func sortedSteps(steps []StepResult) []StepResult {
 
 func (b *familyBuilder) stepFailures() *dto.MetricFamily {
 	s := b.newSlab(familyStepFailures, b.count(func(p *probeCopy) int { return len(p.figures.stepFailures) }))
-	for i := range b.probes {
-		p := &b.probes[i]
-		for _, c := range p.figures.stepFailures {
-			s.Add(float64(c.n), p.labels.probe, reasonPairs[c.reason], p.labels.service, LabelPair("step", c.step))
-		}
+	// Labels sort probe, reason, service, step: within a probe name,
+	// order by reason, then service, then step.
+	type entry struct {
+		p *probeCopy
+		c stepFailure
 	}
+	var entries []entry
+	b.eachProbeName(func(group []probeCopy) {
+		entries = entries[:0]
+		for i := range group {
+			for _, c := range group[i].figures.stepFailures {
+				entries = append(entries, entry{&group[i], c})
+			}
+		}
+		sort.SliceStable(entries, func(i, j int) bool {
+			// Services are in order already, and steps within a service.
+			return reasonIndex[entries[i].c.reason] < reasonIndex[entries[j].c.reason]
+		})
+		for _, e := range entries {
+			s.Add(float64(e.c.n), e.p.labels.probe, reasonPairs[e.c.reason], e.p.labels.service, LabelPair("step", e.c.step))
+		}
+	})
 	return s.Family()
 }
 
 func (b *familyBuilder) dnsRecords() *dto.MetricFamily {
 	s := b.newSlab(familyDNSRecords, b.count(func(p *probeCopy) int { return 3 * boolToInt(p.figures.last.DNS != nil) }))
-	for i := range b.probes {
-		p := &b.probes[i]
-		dns := p.figures.last.DNS
-		if dns == nil {
-			continue
+	// The section label sorts between probe and service.
+	b.eachProbeName(func(group []probeCopy) {
+		for j := range dnsSectionPairs {
+			for i := range group {
+				p := &group[i]
+				if dns := p.figures.last.DNS; dns != nil {
+					n := [...]int{dns.Additional, dns.Answer, dns.Authority}[j]
+					s.Add(float64(n), p.labels.probe, dnsSectionPairs[j], p.labels.service)
+				}
+			}
 		}
-		for j, n := range []int{dns.Additional, dns.Answer, dns.Authority} {
-			s.Add(float64(n), p.labels.probe, dnsSectionPairs[j], p.labels.service)
-		}
-	}
+	})
 	return s.Family()
 }
 

@@ -2,7 +2,13 @@ package collector
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // TestCountStepFailures: failed steps are counted by step and reason in
@@ -49,5 +55,48 @@ func TestCountStepFailures(t *testing.T) {
 	want = []stepFailure{{step: "login", reason: indexOfReason(ReasonTimeout), n: 1}}
 	if !reflect.DeepEqual(counts, want) {
 		t.Errorf("after the rename, counts = %+v, want %+v", counts, want)
+	}
+}
+
+// TestFamiliesSortedAcrossServices: two services may have probes of the
+// same name; series of families whose labels sort between probe and
+// service (reason, section) still come in the registry's order.
+func TestFamiliesSortedAcrossServices(t *testing.T) {
+	m := NewProbeMetrics()
+	m.SetProbes([]ProbeInfo{
+		{ID: ProbeID{"a", "resolver"}, Type: "dns"},
+		{ID: ProbeID{"b", "resolver"}, Type: "dns"},
+		{ID: ProbeID{"a", "checkout"}, Type: "transaction"},
+		{ID: ProbeID{"b", "checkout"}, Type: "transaction"},
+	})
+	start := time.Unix(1_800_000_000, 0)
+	m.Record(ProbeID{"a", "resolver"}, Result{Start: start, Success: true, DNS: &DNSResult{Answer: 1}})
+	m.Record(ProbeID{"b", "resolver"}, Result{Start: start, Success: true, DNS: &DNSResult{Answer: 2}})
+	m.Record(ProbeID{"a", "checkout"}, Result{Start: start, Reason: ReasonTimeout, Steps: []StepResult{{Name: "login", Ran: true, Reason: ReasonTimeout}}})
+	m.Record(ProbeID{"b", "checkout"}, Result{Start: start, Reason: ReasonDNS, Steps: []StepResult{{Name: "login", Ran: true, Reason: ReasonDNS}}})
+	streamed := map[string]string{}
+	if err := m.EachFamily(func(mf *dto.MetricFamily) error {
+		var b strings.Builder
+		expfmt.MetricFamilyToText(&b, mf)
+		streamed[mf.GetName()] = b.String()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fams) < 10 {
+		t.Fatalf("only %d families gathered", len(fams))
+	}
+	for _, mf := range fams {
+		var b strings.Builder
+		expfmt.MetricFamilyToText(&b, mf)
+		if streamed[mf.GetName()] != b.String() {
+			t.Errorf("%s streamed:\n%s\nregistry:\n%s", mf.GetName(), streamed[mf.GetName()], b.String())
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/reliabilityd/reliabilityd/config"
@@ -690,12 +691,35 @@ func (p *httpProber) newRequest(ctx context.Context, run *httpRun) (*http.Reques
 // readSecretFile reads a credentials file at every run, so it can be
 // rotated without a reload. The error names the file, never its content.
 func readSecretFile(field, path string) (string, error) {
-	data, err := os.ReadFile(path)
+	// A FIFO or a device would block the run or read without end: only
+	// regular files (symbolic links to them, as Kubernetes mounts
+	// secrets, are fine), and only maxSecretBytes of them. O_NONBLOCK
+	// keeps opening a FIFO from waiting for a writer.
+	file, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", field, err)
 	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", field, err)
+	}
+	if !info.Mode().IsRegular() {
+		return "", fmt.Errorf("reading %s: %s is not a regular file", field, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(file, maxSecretBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", field, err)
+	}
+	if len(data) > maxSecretBytes {
+		return "", fmt.Errorf("reading %s: %s is larger than %d bytes", field, path, maxSecretBytes)
+	}
 	return strings.TrimRight(string(data), "\r\n"), nil
 }
+
+// maxSecretBytes bounds a credentials file: a password or a token, not a
+// file a typo pointed at.
+const maxSecretBytes = 64 << 10
 
 // validStatus is valid_status_codes: the codes listed, or any 2xx when
 // none is.

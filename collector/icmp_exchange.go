@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 )
@@ -54,7 +55,12 @@ func (p *icmpProber) exchange(ctx context.Context, conn net.PacketConn, filter *
 				timer.Reset(p.interval)
 			}
 		case event := <-reader.events:
-			run.record(event)
+			// Only the target's echo replies count: a reply with our ID
+			// and sequence from another host is forged or misrouted. ICMP
+			// errors come from routers on the way: taken from anyone.
+			if event.icmpError != "" || sameIP(event.from, dst) {
+				run.record(event)
+			}
 		case <-reader.finished:
 			return fmt.Errorf("reading echo replies: %w", reader.err)
 		}
@@ -234,4 +240,26 @@ func (r *echoReader) stop() {
 	close(r.done)
 	r.conn.Close()
 	<-r.finished
+}
+
+// sameIP tells whether a and b (*net.IPAddr or *net.UDPAddr, as ICMP
+// sockets return them) hold the same IP address.
+func sameIP(a, b net.Addr) bool {
+	ipA, okA := addrIP(a)
+	ipB, okB := addrIP(b)
+	return okA && okB && ipA == ipB
+}
+
+func addrIP(addr net.Addr) (netip.Addr, bool) {
+	var ip net.IP
+	switch a := addr.(type) {
+	case *net.IPAddr:
+		ip = a.IP
+	case *net.UDPAddr:
+		ip = a.IP
+	default:
+		return netip.Addr{}, false
+	}
+	parsed, ok := netip.AddrFromSlice(ip)
+	return parsed.Unmap(), ok
 }

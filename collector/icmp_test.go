@@ -46,6 +46,9 @@ type fakeNetwork struct {
 	writeErr error
 	// readErr, when set, fails the first read.
 	readErr error
+	// replyFrom, when set, is where echo replies come from instead of the
+	// request's destination.
+	replyFrom net.Addr
 
 	mu       sync.Mutex
 	opened   []string // kind/family of each open, in order
@@ -61,9 +64,9 @@ func (n *fakeNetwork) open(kind icmpSocketKind, ipv6 bool, ttl int) (net.PacketC
 	if err := n.denied[kind]; err != nil {
 		return nil, &net.OpError{Op: "listen", Net: kind.network(ipv6), Err: os.NewSyscallError("socket", err)}
 	}
-	conn := &fakeICMPConn{network: n, kind: kind, ipv6: ipv6, queue: make(chan []byte, 1000), closed: make(chan struct{})}
+	conn := &fakeICMPConn{network: n, kind: kind, ipv6: ipv6, queue: make(chan fakePacket, 1000), closed: make(chan struct{})}
 	if n.readErr != nil {
-		conn.queue <- nil // a read error comes first
+		conn.queue <- fakePacket{} // a read error comes first
 	}
 	n.conns = append(n.conns, conn)
 	return conn, nil
@@ -94,10 +97,19 @@ type fakeICMPConn struct {
 	network   *fakeNetwork
 	kind      icmpSocketKind
 	ipv6      bool
-	queue     chan []byte
+	queue     chan fakePacket
 	closed    chan struct{}
 	closeOnce sync.Once
 }
+
+// fakePacket is a packet a fakeICMPConn reads, and its sender.
+type fakePacket struct {
+	data []byte
+	from net.Addr
+}
+
+// fakeRouter sends the ICMP errors of a fakeNetwork.
+var fakeRouter = &net.IPAddr{IP: net.IPv4(127, 0, 0, 1)}
 
 func (c *fakeICMPConn) WriteTo(b []byte, dst net.Addr) (int, error) {
 	wantAddr := "*net.IPAddr"
@@ -119,7 +131,15 @@ func (c *fakeICMPConn) WriteTo(b []byte, dst net.Addr) (int, error) {
 	c.network.requests++
 	c.network.mu.Unlock()
 	for _, packet := range c.network.answer(n, request, c.ipv6) {
-		c.queue <- packet
+		// Echo replies come from the target, errors from a router.
+		from := net.Addr(fakeRouter)
+		if len(packet) > 0 && (packet[0] == byte(ipv4.ICMPTypeEchoReply) || packet[0] == byte(ipv6.ICMPTypeEchoReply)) {
+			from = dst
+			if c.network.replyFrom != nil {
+				from = c.network.replyFrom
+			}
+		}
+		c.queue <- fakePacket{data: packet, from: from}
 	}
 	return len(b), nil
 }
@@ -127,10 +147,10 @@ func (c *fakeICMPConn) WriteTo(b []byte, dst net.Addr) (int, error) {
 func (c *fakeICMPConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	select {
 	case packet := <-c.queue:
-		if packet == nil {
+		if packet.data == nil {
 			return 0, nil, c.network.readErr
 		}
-		return copy(b, packet), &net.IPAddr{IP: net.IPv4(127, 0, 0, 1)}, nil
+		return copy(b, packet.data), packet.from, nil
 	case <-c.closed:
 		return 0, nil, net.ErrClosed
 	}
@@ -192,9 +212,10 @@ func TestICMPProberFake(t *testing.T) {
 		answer func(t *testing.T) func(int, []byte, bool) [][]byte
 		// timeout of the run, default 5 s. Runs that wait for a lost reply
 		// last it.
-		timeout  time.Duration
-		writeErr error
-		readErr  error
+		timeout   time.Duration
+		writeErr  error
+		readErr   error
+		replyFrom net.Addr
 
 		wantReason    Reason // empty: the run must succeed
 		wantErr       string // the whole message
@@ -231,6 +252,14 @@ func TestICMPProberFake(t *testing.T) {
 				}
 			},
 			wantSent: 3, wantReceived: 3},
+		{name: "replies from another host ignored", host: "198.51.100.7",
+			edit:       func(c *config.ICMPProbe) { c.Socket, c.PayloadSize = config.ICMPSocketRaw, 0 },
+			answer:     func(*testing.T) func(int, []byte, bool) [][]byte { return answerAll },
+			replyFrom:  &net.IPAddr{IP: net.IPv4(127, 0, 0, 1)},
+			timeout:    time.Second,
+			wantReason: ReasonPacketLoss,
+			wantErr:    "3 of 3 echo requests unanswered (100% > max_loss_ratio 0%)",
+			wantSent:   3, wantReceived: 0},
 		{name: "one of three refused within max_loss_ratio", host: "198.51.100.7",
 			edit:     func(c *config.ICMPProbe) { c.MaxLossRatio = 0.5 },
 			answer:   func(t *testing.T) func(int, []byte, bool) [][]byte { return refuse(t, "198.51.100.7", 1) },
@@ -318,7 +347,7 @@ func TestICMPProberFake(t *testing.T) {
 			if host == "" {
 				host = "127.0.0.1"
 			}
-			network := &fakeNetwork{denied: tt.denied, answer: tt.answer(t), writeErr: tt.writeErr, readErr: tt.readErr}
+			network := &fakeNetwork{denied: tt.denied, answer: tt.answer(t), writeErr: tt.writeErr, readErr: tt.readErr, replyFrom: tt.replyFrom}
 			deps := ProberDeps{Dialer: &net.Dialer{Resolver: noDNSResolver()}}
 			p, err := newICMPProber(icmpProbe(host, tt.edit), deps, network.open)
 			if err != nil {

@@ -356,7 +356,7 @@ func (r *transactionRun) exchange(s *transactionStep, trace *httpRun, stepResult
 		result.StatusCode = resp.StatusCode
 	}
 	if err != nil {
-		return nil, trace.classify(err, r.ctx.Err()), s.requestError(err)
+		return nil, trace.classify(err, r.ctx.Err()), s.requestError(err, req.URL.Hostname())
 	}
 	defer resp.Body.Close()
 	if resp.TLS != nil {
@@ -390,10 +390,16 @@ func (r *transactionRun) exchange(s *transactionStep, trace *httpRun, stepResult
 // requestError rewords an error of http.Client.Do naming the configured
 // URL instead of the one requested: a rendered URL, or one a redirect
 // pointed to, may hold captured values (a session id, an OAuth code).
-func (s *transactionStep) requestError(err error) error {
+// host is the requested host: when the URL is a template, it was rendered
+// from such values too, and the DNS and certificate errors that name it
+// have it replaced. The reason is classified before, on err itself.
+func (s *transactionStep) requestError(err error, host string) error {
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
-		return fmt.Errorf("%s %q: %w", urlErr.Op, s.urlText, urlErr.Err)
+		err = fmt.Errorf("%s %q: %w", urlErr.Op, s.urlText, urlErr.Err)
+	}
+	if s.staticURL == nil && host != "" && strings.Contains(err.Error(), host) {
+		return errors.New(strings.ReplaceAll(err.Error(), host, "(rendered host)"))
 	}
 	return err
 }
@@ -453,11 +459,8 @@ func (r *transactionRun) newRequest(s *transactionStep, trace *httpRun) (*http.R
 func parseRenderedURL(raw string) (*url.URL, error) {
 	target, err := url.Parse(raw)
 	if err != nil {
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			err = urlErr.Err
-		}
-		return nil, fmt.Errorf("url: the rendered value is not a URL: %w", err)
+		// url.Parse's errors quote the offending part of the value.
+		return nil, errors.New("url: the rendered value is not a URL")
 	}
 	if (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
 		return nil, errors.New("url: the rendered value is not an absolute http or https URL")

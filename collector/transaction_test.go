@@ -727,7 +727,8 @@ func TestTransactionTemplates(t *testing.T) {
 			name:     "rendered value too large",
 			captures: []config.TransactionCapture{{Name: "id", JSONPath: jsonPath(t, "id")}},
 			next: func(s *config.TransactionStep) {
-				s.Body = tmpl(t, `{{ printf "%070000d" 1 }}`)
+				// html makes 4 bytes of each "<": 80,000 bytes from 20,000.
+				s.Body = tmpl(t, `{{ html "`+strings.Repeat("<", 20000)+`" }}`)
 			},
 			wantReason: ReasonAssertion,
 			wantErr:    `step 2 "next": body: the rendered value exceeds 65536 bytes`,
@@ -937,6 +938,49 @@ func TestStepCapture(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Errorf("capture = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestTransactionErrNeverQuotesRenderedValues: a value captured from a
+// response (a token, a session id) that ends up in a templated URL is not
+// quoted by the error of the step it breaks, whether the host does not
+// resolve, the port is not a number or the path is not a valid escape.
+func TestTransactionErrNeverQuotesRenderedValues(t *testing.T) {
+	const captured = "SECRETTOKEN123"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"t":"`+captured+`"}`)
+	}))
+	defer srv.Close()
+	tests := []struct {
+		url        string
+		wantReason Reason
+	}{
+		{`http://{{ var "t" }}.invalid/`, ReasonDNS},
+		{`http://host:{{ var "t" }}/`, ReasonAssertion},
+		{`http://127.0.0.1/%{{ var "t" }}`, ReasonAssertion},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			tx := &config.TransactionProbe{Steps: []config.TransactionStep{
+				txStep(t, "a", "GET", srv.URL, func(s *config.TransactionStep) {
+					s.Captures = []config.TransactionCapture{{Name: "t", JSONPath: jsonPath(t, "t")}}
+				}),
+				txStep(t, "b", "GET", tt.url, nil),
+			}}
+			r := runTransaction(t, newTestTransactionProber(t, tx), 5*time.Second)
+			if r.Reason != tt.wantReason || r.Err == nil {
+				t.Fatalf("reason %q (err %v), want %q", r.Reason, r.Err, tt.wantReason)
+			}
+			// "%SE" is what url.Parse quotes of the third URL.
+			for _, part := range []string{captured, "%SE"} {
+				if strings.Contains(r.Err.Error(), part) {
+					t.Errorf("Err quotes the captured value (%q): %s", part, r.Err)
+				}
+			}
+			if !strings.HasPrefix(r.Err.Error(), `step 2 "b": `) {
+				t.Errorf("Err %q does not name the step", r.Err)
 			}
 		})
 	}

@@ -283,7 +283,8 @@ func templateBase64(s string) string { return base64.StdEncoding.EncodeToString(
 // unknown functions, it rejects what cannot work in a transaction: fields
 // of the data (there is none: values come from var), var and secret
 // without exactly one quoted name (names are checked at load), define,
-// block and template, and range. What is left runs each action at most
+// block and template, range, and printf formats with a width or precision
+// (which allocate without bound). What is left runs each action at most
 // once, so rendering is bounded by the template and the values.
 func ParseTemplate(text string) (Template, error) {
 	t := Template{Text: text}
@@ -397,9 +398,41 @@ func (t *Template) walkCommand(cmd *parse.CommandNode) error {
 		}
 		return nil
 	}
+	if ident, ok := cmd.Args[0].(*parse.IdentifierNode); ok && ident.Ident == "printf" {
+		if err := checkPrintf(cmd); err != nil {
+			return err
+		}
+	}
 	for _, arg := range cmd.Args {
 		if err := t.walk(arg); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkPrintf accepts printf with a quoted format whose verbs have no
+// width, precision or argument index: with one ({{ printf "%0999999d" 1 }})
+// fmt builds megabytes before any output limit applies.
+func checkPrintf(cmd *parse.CommandNode) error {
+	var format *parse.StringNode
+	if len(cmd.Args) > 1 {
+		format, _ = cmd.Args[1].(*parse.StringNode)
+	}
+	if format == nil {
+		return errors.New(`printf takes a quoted format first, e.g. printf "%s:%s" (var "user") (secret "password")`)
+	}
+	text := format.Text
+	for i := 0; i < len(text); i++ {
+		if text[i] != '%' {
+			continue
+		}
+		i++
+		for i < len(text) && strings.IndexByte("+-# ", text[i]) >= 0 {
+			i++
+		}
+		if i < len(text) && (text[i] >= '0' && text[i] <= '9' || strings.IndexByte(".*[", text[i]) >= 0) {
+			return fmt.Errorf("printf format %q: widths, precisions and argument indexes are not supported", text)
 		}
 	}
 	return nil
