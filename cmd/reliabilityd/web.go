@@ -11,20 +11,30 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/version"
-
-	"github.com/reliabilityd/reliabilityd/collector"
-	"github.com/reliabilityd/reliabilityd/slo"
 )
 
-//go:embed templates/*.html
+// templateFiles are the pages and the stylesheet they inline, so a page
+// saved from the browser is whole and nothing is fetched from elsewhere.
+//
+//go:embed templates/*.html templates/report.css
 var templateFiles embed.FS
+
+// parsePages parses the page templates.
+func parsePages() (*template.Template, error) {
+	css, err := templateFiles.ReadFile("templates/report.css")
+	if err != nil {
+		return nil, err
+	}
+	funcs := templateFuncs()
+	funcs["stylesheet"] = func() template.CSS { return template.CSS(css) }
+	return template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html")
+}
 
 // handler returns every HTTP endpoint of the daemon on its own mux (never
 // http.DefaultServeMux, so nothing is mounted by a blank import).
 func (d *daemon) handler() http.Handler {
 	mux := http.NewServeMux()
-	pages := template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFiles, "templates/*.html"))
+	pages := template.Must(parsePages()) // embedded: an error is a build defect, caught by every test
 
 	metrics := newMetricsHandler(d.registry, d.flags.maxRequests, d.logger,
 		d.probeMetrics.EachFamily, d.engine.EachFamily, d.capacity.EachFamily, d.recovery.EachFamily)
@@ -38,7 +48,7 @@ func (d *daemon) handler() http.Handler {
 	mux.HandleFunc("GET /config", d.handleConfig)
 	mux.HandleFunc("/api/v1/outages", d.handleOutages)
 	mux.HandleFunc("/api/v1/drills", d.handleDrills)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { d.handleLanding(w, pages) })
+	d.reportRoutes(mux, pages, time.Now)
 	if d.flags.enablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -89,153 +99,6 @@ func (d *daemon) handleConfig(w http.ResponseWriter, _ *http.Request) {
 	w.Write([]byte(cfg.String()))
 }
 
-// serviceView is one service on the landing page.
-type serviceView struct {
-	Name, Owner, Priority string
-	Probes                []collector.ProbeStatus
-	SLOs                  []sloView
-	Capacity              []resourceView
-	// Recovery is the service's recovery figures; nil without a section.
-	Recovery *slo.RecoveryStatus
-	// Schedule tells whether maintenance or the hours of operation
-	// exclude the service's runs right now.
-	Schedule slo.ServiceStatus
-	Failing  int
-	NotRun   int
-}
-
-// landingView is everything the landing page shows.
-type landingView struct {
-	Version    string
-	ConfigFile string
-	Now        time.Time
-	Services   []serviceView
-	Failures   []collector.HistoryEntry
-	Recent     []collector.HistoryEntry
-}
-
-func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template) {
-	view := landingView{Version: version.Version, ConfigFile: d.flags.configFile, Now: time.Now()}
-	if view.ConfigFile == "" {
-		view.ConfigFile = "built-in (probes the daemon itself)"
-	}
-	byService := map[string][]collector.ProbeStatus{}
-	for _, status := range d.probeMetrics.Status() {
-		byService[status.ID.Service] = append(byService[status.ID.Service], status)
-	}
-	snap := d.engine.Snapshot()
-	slosByService := map[string][]sloView{}
-	for i := range snap.SLOs {
-		s := &snap.SLOs[i]
-		slosByService[s.Service] = append(slosByService[s.Service], newSLOView(s))
-	}
-	resourcesByService := map[string][]resourceView{}
-	for i := range d.capacity.Snapshot().Resources {
-		r := &d.capacity.Snapshot().Resources[i]
-		resourcesByService[r.Service] = append(resourcesByService[r.Service], newResourceView(r))
-	}
-	recovery := map[string]*slo.RecoveryStatus{}
-	recoverySnap := d.recovery.Snapshot()
-	for i := range recoverySnap.Services {
-		recovery[recoverySnap.Services[i].Service] = &recoverySnap.Services[i]
-	}
-	schedule := map[string]slo.ServiceStatus{}
-	for _, s := range snap.Services {
-		schedule[s.Service] = s
-	}
-	if cfg := d.current.Load(); cfg != nil {
-		for _, svc := range cfg.Services {
-			sv := serviceView{Name: svc.Name, Owner: svc.Owner, Priority: svc.Priority, Probes: byService[svc.Name],
-				SLOs: slosByService[svc.Name], Capacity: resourcesByService[svc.Name], Schedule: schedule[svc.Name],
-				Recovery: recovery[svc.Name]}
-			for _, p := range sv.Probes {
-				switch {
-				case p.Last.Start.IsZero():
-					sv.NotRun++
-				case !p.Last.Success:
-					sv.Failing++
-				}
-			}
-			view.Services = append(view.Services, sv)
-		}
-	}
-	view.Failures = d.history.Failures()
-	view.Recent = d.history.List()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pages.ExecuteTemplate(w, "index.html", view); err != nil {
-		d.logger.Error("Rendering the landing page", "err", err)
-	}
-}
-
-// sloView is one SLO's row on the landing page; absent figures (no data)
-// are nil.
-type sloView struct {
-	Name, Kind, Period string
-	Objective          float64
-	Events             uint64
-	SLI, Remaining     *float64
-	Burn1h, Burn5m     *float64
-}
-
-func newSLOView(s *slo.SLOStatus) sloView {
-	v := sloView{Name: s.Name, Kind: s.SLIKind(), Period: s.Period(), Objective: s.Objective, Events: s.Windows[slo.WindowFull].Total()}
-	optional := func(value float64, ok bool) *float64 {
-		if !ok {
-			return nil
-		}
-		return &value
-	}
-	v.SLI = optional(s.SLI(slo.WindowFull))
-	v.Burn1h = optional(s.BurnRate(slo.Window1h))
-	v.Burn5m = optional(s.BurnRate(slo.Window5m))
-	budget := s.Budget()
-	v.Remaining = optional(budget.RemainingRatio, budget.HasData)
-	return v
-}
-
-// resourceView is one capacity resource's row on the landing page;
-// absent figures are nil.
-type resourceView struct {
-	Name, Source        string
-	Usage, Limit        *float64
-	Utilization         *float64
-	HeadroomTarget      float64
-	TargetMet           bool
-	Exhaustion          string
-	Failures            uint64
-	LastSample          time.Time
-	PlanIn12, TrendIn12 *float64
-}
-
-func newResourceView(r *slo.ResourceStatus) resourceView {
-	optional := func(value float64, ok bool) *float64 {
-		if !ok {
-			return nil
-		}
-		return &value
-	}
-	v := resourceView{Name: r.Name, Source: r.Source, HeadroomTarget: r.HeadroomTarget, LastSample: r.LastSample,
-		Usage: optional(r.Usage, r.HasUsage), Limit: optional(r.Limit, r.HasUsage && r.Limit > 0)}
-	v.Utilization = optional(r.Utilization())
-	if headroom, ok := r.Headroom(); ok {
-		v.TargetMet = headroom >= r.HeadroomTarget
-	}
-	switch seconds, ok := r.ExhaustionSeconds(); {
-	case !ok:
-		v.Exhaustion = "no forecast yet"
-	case math.IsInf(seconds, 1):
-		v.Exhaustion = "never (flat or shrinking)"
-	default:
-		v.Exhaustion = time.Duration(seconds * float64(time.Second)).Round(time.Minute).String()
-	}
-	for _, n := range r.Failures {
-		v.Failures += n
-	}
-	v.PlanIn12 = optional(r.ProjectedPlan(1))
-	v.TrendIn12 = optional(r.ProjectedTrend(1))
-	return v
-}
-
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
 		"ago": func(now, t time.Time) string {
@@ -245,6 +108,8 @@ func templateFuncs() template.FuncMap {
 			return now.Sub(t).Truncate(time.Second).String() + " ago"
 		},
 		"ms": func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() },
+		// duration shows a duration in words: "3d 4h".
+		"duration": humanDuration,
 		// pct shows a ratio in percent, "no data" when absent.
 		"pct": func(ratio *float64) string {
 			if ratio == nil {
@@ -252,6 +117,7 @@ func templateFuncs() template.FuncMap {
 			}
 			return strconv.FormatFloat(*ratio*100, 'f', 3, 64) + " %"
 		},
+		"target": asWritten,
 		"rate": func(value *float64) string {
 			if value == nil {
 				return "no data"
@@ -271,5 +137,7 @@ func templateFuncs() template.FuncMap {
 		},
 		"deref": func(v *float64) float64 { return *v },
 		"ts":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+		// local shows a time in its own location, for calendar periods.
+		"local": func(t time.Time) string { return t.Format("2006-01-02 15:04 MST") },
 	}
 }
