@@ -52,21 +52,17 @@ func wantDashboards() []string {
 }
 
 // noDataAllowed returns the panels whose queries may return nothing in
-// TestDashboardQueries, by dashboard uid and panel title, with the reason.
-// They read families of probe types the example configuration does not use
-// (docs/metrics.md, "Per probe type"); their queries must still parse.
-// Every entry must name an existing panel.
+// TestDashboardQueries, by dashboard uid and panel title, with the reason:
+// the ICMP panels where this process may open no ICMP socket (the fixture
+// service then has no icmp probe). Their queries must still parse. Every
+// entry must name an existing panel.
 func noDataAllowed() map[string]string {
-	return map[string]string{
-		"reliabilityd-service/Transaction steps":          "no transaction probe in the example",
-		"reliabilityd-service/Transaction step durations": "no transaction probe in the example",
-		"reliabilityd-service/Transaction step failures":  "no transaction probe in the example",
-		"reliabilityd-service/DNS response code":          "no dns probe in the example",
-		"reliabilityd-service/DNS records":                "no dns probe in the example",
-		"reliabilityd-service/ICMP packet loss":           "no icmp probe in the example",
-		"reliabilityd-service/ICMP round-trip time":       "no icmp probe in the example",
-		"reliabilityd-service/gRPC health":                "no grpc probe in the example",
+	allowed := map[string]string{}
+	if ok, why := icmpAllowed(); !ok {
+		allowed["reliabilityd-service/ICMP packet loss"] = "no icmp probe: " + why
+		allowed["reliabilityd-service/ICMP round-trip time"] = "no icmp probe: " + why
 	}
+	return allowed
 }
 
 // builtinVariables returns the variables Grafana defines itself that the
@@ -602,7 +598,9 @@ func daemonMetricNames(t *testing.T) func(string) bool {
 //   - a service "fixture" probing a loopback HTTPS server that fails its
 //     first requests, then answers: TLS certificates, latency
 //     observations, an outage that opens and closes (MTTR, MTBF), and an
-//     SLO with data whatever the time of the week;
+//     SLO with data whatever the time of the week; and probes of the types
+//     with families of their own against loopback peers (transactions,
+//     one failing at a step, DNS, gRPC health, ICMP where permitted);
 //   - a day of capacity history in the state file, written by the
 //     daemon's own state code, so that trends and forecasts exist (they
 //     need forecast.min_samples slots of history);
@@ -904,7 +902,10 @@ func createExamplePath(t *testing.T, key, path string) string {
 // its first requests and then answers, with an outage rule and an SLO. The
 // SLO has data at any hour: the example's SLOs have none while checkout is
 // in its weekly maintenance and mail outside its hours of operation, which
-// happen together on Sunday nights.
+// happen together on Sunday nights. It also has a probe of every type with
+// families of its own (docs/metrics.md, "Per probe type"), against peers on
+// loopback: two transactions (one failing at its login step), a DNS
+// server, a gRPC health server and, where permitted, ICMP to 127.0.0.1.
 func fixtureServiceYAML(t *testing.T, dir string) string {
 	t.Helper()
 	var requests atomic.Int64
@@ -927,12 +928,55 @@ probes:
     interval: 500ms
     timeout: 450ms
     http: {url: %q, tls_config: {ca_file: %q}}
-slos:
+%sslos:
   - {name: availability, objective: 99, window: 1h, sli: {probes: [tls]}}
 recovery:
   rto: 1m
-  outage: {open_after: 2, close_after: 2}
-`, server.URL+"/", ca)
+  outage: {probes: [tls], open_after: 2, close_after: 2}
+`, server.URL+"/", ca, fixtureTypeProbesYAML(t, dir))
+}
+
+// fixtureTypeProbesYAML returns the fixture service's probes of the types
+// with families of their own, as further items of its probes list.
+func fixtureTypeProbesYAML(t *testing.T, dir string) string {
+	t.Helper()
+	password, wrong := filepath.Join(dir, "fixture-password"), filepath.Join(dir, "fixture-wrong-password")
+	writeFile(t, password, "s3cret\n")
+	writeFile(t, wrong, "guess\n")
+	shop := loginServer(t, "s3cret")
+	transaction := func(name, secret string) string {
+		return fmt.Sprintf(`  - name: %s
+    interval: 500ms
+    timeout: 450ms
+    transaction:
+      secrets: {password: %q}
+      variables: {user: probe@example.com}
+      steps:
+        - {name: login-page, url: %q, captures: [{name: csrf, regexp: 'name="csrf" value="([^"]+)"'}]}
+        - name: login
+          method: POST
+          url: %q
+          headers: {Content-Type: application/x-www-form-urlencoded}
+          body: 'user={{ var "user" | urlquery }}&password={{ secret "password" | urlquery }}&csrf={{ var "csrf" | urlquery }}'
+`, name, secret, shop.URL+"/login", shop.URL+"/login")
+	}
+	probes := transaction("checkout-flow", password) + transaction("checkout-flow-wrong-password", wrong) + fmt.Sprintf(`  - name: resolver
+    interval: 500ms
+    timeout: 450ms
+    dns: {server: %q, query_name: shop.test}
+  - name: api-health
+    interval: 500ms
+    timeout: 450ms
+    grpc: {address: %q}
+`, dnsServer(t), grpcHealthServer(t))
+	if ok, _ := icmpAllowed(); ok {
+		probes += `  - name: ping
+    interval: 500ms
+    timeout: 450ms
+    icmp: {host: 127.0.0.1, packets: 2, packet_interval: 10ms}
+`
+	}
+	return probes
 }
 
 // seedCapacityHistory writes a day of five-minute capacity samples of
