@@ -61,9 +61,9 @@ services:
 	if fdLimit := metricValue(body, `capacity_limit{resource="fds",service="shop"}`); fdLimit < 64 {
 		t.Errorf("open-fd limit %v, want the process' soft RLIMIT_NOFILE", fdLimit)
 	}
-	_, page := d.get("/")
-	if !regexp.MustCompile(`<td>disk</td><td>filesystem</td><td>[0-9.]+</td><td>[0-9.]+</td>\s*<td>\d+\.\d{3} %</td>`).MatchString(page) {
-		t.Errorf("landing page lacks the disk's figures:\n%s", page)
+	_, page := d.get("/service/shop")
+	if !regexp.MustCompile(`<td>disk</td><td>filesystem</td><td class="num">[0-9.]+</td><td class="num">[0-9.]+</td>\s*<td class="num">\d+\.\d{3} %</td>`).MatchString(page) {
+		t.Errorf("shop's page lacks the disk's figures:\n%s", page)
 	}
 	d.stop()
 	samples := metricValue(body, `capacity_samples_total{resource="disk",service="shop"}`)

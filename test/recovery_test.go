@@ -85,9 +85,11 @@ services:
 		t.Errorf("%v unplanned outages, want 1 (the one that spanned the restart)", n)
 	}
 
+	// The report's recovery cell: no open outage, the last one within the
+	// RTO, and the backup.
 	_, page := d2.get("/")
-	if !strings.Contains(page, "no outage") || !strings.Contains(page, "backup db:") {
-		t.Errorf("landing page lacks the recovery line:\n%s", page)
+	if !strings.Contains(page, `<div class="item" data-recovery="rto">last outage <span class="ok">`) || !strings.Contains(page, "backup db:") {
+		t.Errorf("landing page lacks the recovery cell:\n%s", page)
 	}
 	// A fresh backup: compliant again.
 	fresh := filepath.Join(backups, "db-2.dump")

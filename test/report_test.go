@@ -140,6 +140,11 @@ func TestReportPageInChromium(t *testing.T) {
 		}
 	}
 
+	// Each probe's detail is on its service's page, not on the report.
+	if probes := findNodes(report, func(n *html.Node) bool { return attrOf(n, "data-probe") != "" }); len(probes) != 0 {
+		t.Errorf("the report lists %d probes in detail, want none", len(probes))
+	}
+
 	// Follow shop's link to its page.
 	link := findOne(t, rows[0], "shop's link", func(n *html.Node) bool { return n.Data == "a" })
 	serviceURL := resolve(t, reportURL, attrOf(link, "href"))
@@ -167,6 +172,18 @@ func TestReportPageInChromium(t *testing.T) {
 	home := findOne(t, service, "the home probe", func(n *html.Node) bool { return attrOf(n, "data-probe") == "home" })
 	if got := nodeText(home); !strings.HasPrefix(got, "home http "+target.URL+"/shop 1s ") {
 		t.Errorf("probe row %q", got)
+	}
+	// The recent runs are shop's own, each a success or the status failure.
+	runs := findNodes(findOne(t, service, "the runs table", func(n *html.Node) bool { return n.Data == "table" && attrOf(n, "class") == "runs" }),
+		func(n *html.Node) bool { return n.Data == "tr" })[1:]
+	if len(runs) < 8 {
+		t.Errorf("%d recent runs, want at least the first 8", len(runs))
+	}
+	for _, r := range runs {
+		if cells := nodeTexts(findNodes(r, func(n *html.Node) bool { return n.Data == "td" })); len(cells) != 4 || cells[1] != "home" ||
+			(cells[2] != "success" && cells[2] != "status") {
+			t.Errorf("recent run %q, want home's success or status failure", cells)
+		}
 	}
 
 	// Every link of both pages answers 200, and none leaves the daemon.

@@ -15,19 +15,24 @@ import (
 	"github.com/reliabilityd/reliabilityd/slo"
 )
 
-// The report pages (docs/report.md): `/`, every service's status with its
-// SLO, capacity and recovery figures, and `/service/{name}`, one service in
-// full. Both read the engines' published snapshots, computed at their last
-// evaluation; the pages select and format figures and compute none of
-// their own but the status rules (report_status.go).
+// The report pages (docs/report.md): `/`, the summary (every service's
+// status with its SLO, capacity and recovery figures, recent outages and
+// failures), and `/service/{name}`, one service in full. `/` holds one row
+// per service and bounded lists, never a row per probe or per kept run, so
+// its size follows the number of services, not of probes or of the
+// history. Both read the engines' published snapshots, computed at their
+// last evaluation; the pages select and format figures and compute none
+// of their own but the status rules (report_status.go).
 
 // Bounds of the lists on the pages, so a long-lived daemon's page stays
 // readable; the API and /metrics have the rest.
 const (
-	maxRecentOutages  = 20
-	maxRecentFailures = 20
-	maxServiceOutages = 50
-	maxServiceDrills  = 20
+	maxRecentOutages   = 20
+	maxRecentFailures  = 20
+	maxServiceOutages  = 50
+	maxServiceDrills   = 20
+	maxServiceFailures = 100
+	maxServiceRuns     = 50
 )
 
 // reportData is what the report pages are built from: the configuration
@@ -44,31 +49,44 @@ type reportData struct {
 	failures  []collector.HistoryEntry
 }
 
-// collectReportData reads the configuration and the engines' figures.
-func (d *daemon) collectReportData() *reportData {
+// collectReportData reads the configuration and the engines' figures: of
+// every service when service is "", else of that service only.
+func (d *daemon) collectReportData(service string) *reportData {
 	data := &reportData{cfg: d.current.Load(), probes: map[string][]collector.ProbeStatus{}, slos: map[string][]*slo.SLOStatus{},
 		resources: map[string][]*slo.ResourceStatus{}, recovery: map[string]*slo.RecoveryStatus{}, schedule: map[string]slo.ServiceStatus{}}
+	wanted := func(name string) bool { return service == "" || name == service }
 	for _, status := range d.probeMetrics.Status() {
-		data.probes[status.ID.Service] = append(data.probes[status.ID.Service], status)
+		if wanted(status.ID.Service) {
+			data.probes[status.ID.Service] = append(data.probes[status.ID.Service], status)
+		}
 	}
 	snap := d.engine.Snapshot()
 	for i := range snap.SLOs {
-		s := &snap.SLOs[i]
-		data.slos[s.Service] = append(data.slos[s.Service], s)
+		if s := &snap.SLOs[i]; wanted(s.Service) {
+			data.slos[s.Service] = append(data.slos[s.Service], s)
+		}
 	}
 	for _, s := range snap.Services {
-		data.schedule[s.Service] = s
+		if wanted(s.Service) {
+			data.schedule[s.Service] = s
+		}
 	}
 	capacity := d.capacity.Snapshot()
 	for i := range capacity.Resources {
-		r := &capacity.Resources[i]
-		data.resources[r.Service] = append(data.resources[r.Service], r)
+		if r := &capacity.Resources[i]; wanted(r.Service) {
+			data.resources[r.Service] = append(data.resources[r.Service], r)
+		}
 	}
 	recovery := d.recovery.Snapshot()
 	for i := range recovery.Services {
-		data.recovery[recovery.Services[i].Service] = &recovery.Services[i]
+		if r := &recovery.Services[i]; wanted(r.Service) {
+			data.recovery[r.Service] = r
+		}
 	}
 	data.failures = d.history.Failures()
+	if service != "" {
+		data.failures = slices.DeleteFunc(data.failures, func(e collector.HistoryEntry) bool { return e.ID.Service != service })
+	}
 	return data
 }
 
@@ -178,20 +196,68 @@ type outageView struct {
 	Start, End    time.Time
 	Open, Planned bool
 	Duration      string
-	// RTO is "" for a planned outage and without an RTO.
-	RTO    string
-	RTOMet bool
-	Probes []slo.OutageProbe
+	// RTO is "" for a planned outage and without an RTO; RTOVerdict
+	// tells how the outage stands against it, and RTOLeft is the time
+	// left of it while the verdict is pending.
+	RTO        string
+	RTOVerdict rtoVerdict
+	RTOLeft    string
+	Probes     []slo.OutageProbe
 }
 
 func newOutageView(o *slo.Outage, rto time.Duration, now time.Time) outageView {
 	v := outageView{Service: o.Service, Start: o.Start, End: o.End, Open: o.End.IsZero(), Planned: o.Planned,
 		Duration: humanDuration(o.Duration(now)), Probes: o.Probes}
-	if rto > 0 && !o.Planned {
-		v.RTO = humanDuration(rto)
-		v.RTOMet = o.Duration(now) <= rto
+	if rto <= 0 || o.Planned {
+		return v
+	}
+	v.RTO = humanDuration(rto)
+	switch elapsed := o.Duration(now); {
+	case elapsed > rto:
+		// An open outage past the RTO has breached it already.
+		v.RTOVerdict = rtoBreached
+	case v.Open:
+		// Still within the RTO, but it may yet outlast it.
+		v.RTOVerdict, v.RTOLeft = rtoPending, humanDuration(rto-elapsed)
+	default:
+		v.RTOVerdict = rtoMet
 	}
 	return v
+}
+
+// rtoVerdict is how an unplanned outage stands against the RTO.
+type rtoVerdict int
+
+const (
+	rtoMet rtoVerdict = iota
+	// rtoPending: the outage is open and still within the RTO.
+	rtoPending
+	rtoBreached
+)
+
+// String is what the pages show.
+func (v rtoVerdict) String() string {
+	switch v {
+	case rtoPending:
+		return "pending"
+	case rtoBreached:
+		return "breached"
+	default:
+		return "met"
+	}
+}
+
+// Class is the CSS class of the verdict: an open outage within the RTO is
+// a risk, as in the status rules.
+func (v rtoVerdict) Class() string {
+	switch v {
+	case rtoPending:
+		return "risk"
+	case rtoBreached:
+		return "fail"
+	default:
+		return "ok"
+	}
 }
 
 // recoveryView is a service's recovery figures, durations in words.
@@ -271,34 +337,17 @@ func newRecoveryView(r *slo.RecoveryStatus, now time.Time) *recoveryView {
 	return v
 }
 
-// landingView is everything `/` shows: the report, then every service in
-// detail, recent failures and results.
+// landingView is everything `/` shows: the report and the recent
+// failures.
 type landingView struct {
 	Version    string
 	ConfigFile string
 	Now        time.Time
 	Report     reportView
-	Services   []serviceView
 	// Failures are the newest failed runs, at most maxRecentFailures of
 	// the FailuresKept the history holds.
 	Failures     []collector.HistoryEntry
 	FailuresKept int
-	Recent       []collector.HistoryEntry
-}
-
-// serviceView is one service in the details of `/`.
-type serviceView struct {
-	Name, Owner, Priority string
-	Probes                []collector.ProbeStatus
-	SLOs                  []sloView
-	Capacity              []resourceView
-	// Recovery is the service's recovery figures; nil without a section.
-	Recovery *slo.RecoveryStatus
-	// Schedule tells whether maintenance or the hours of operation
-	// exclude the service's runs right now.
-	Schedule slo.ServiceStatus
-	Failing  int
-	NotRun   int
 }
 
 // reportRoutes mounts the report pages on mux; now is the clock the pages
@@ -310,36 +359,12 @@ func (d *daemon) reportRoutes(mux *http.ServeMux, pages *template.Template, now 
 
 // handleLanding serves `/` as of now.
 func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template, now time.Time) {
-	data := d.collectReportData()
+	data := d.collectReportData("")
 	view := landingView{Version: version.Version, ConfigFile: d.flags.configFile, Now: now,
-		Report: newReportView(data, now), Failures: data.failures, FailuresKept: len(data.failures), Recent: d.history.List()}
-	if len(view.Failures) > maxRecentFailures {
-		view.Failures = view.Failures[:maxRecentFailures]
-	}
+		Report: newReportView(data, now), FailuresKept: len(data.failures)}
+	view.Failures = data.failures[:min(len(data.failures), maxRecentFailures)]
 	if view.ConfigFile == "" {
 		view.ConfigFile = "built-in (probes the daemon itself)"
-	}
-	if data.cfg != nil {
-		for i := range data.cfg.Services {
-			svc := &data.cfg.Services[i]
-			sv := serviceView{Name: svc.Name, Owner: svc.Owner, Priority: svc.Priority, Probes: data.probes[svc.Name],
-				Schedule: data.schedule[svc.Name], Recovery: data.recovery[svc.Name]}
-			for _, s := range data.slos[svc.Name] {
-				sv.SLOs = append(sv.SLOs, newSLOView(s))
-			}
-			for _, r := range data.resources[svc.Name] {
-				sv.Capacity = append(sv.Capacity, newResourceView(r))
-			}
-			for _, p := range sv.Probes {
-				switch {
-				case p.Last.Start.IsZero():
-					sv.NotRun++
-				case !p.Last.Success:
-					sv.Failing++
-				}
-			}
-			view.Services = append(view.Services, sv)
-		}
 	}
 	d.render(w, pages, http.StatusOK, "index.html", view)
 }
@@ -360,7 +385,14 @@ type servicePage struct {
 	Drills       []slo.Drill
 	DrillsTotal  int
 	Probes       []probeView
+	// Failures are the service's newest failed runs, at most
+	// maxServiceFailures of the FailuresKept the history holds.
 	Failures     []collector.HistoryEntry
+	FailuresKept int
+	// Runs are the service's newest runs, successes and failures, at
+	// most maxServiceRuns of the RunsKept the history holds.
+	Runs     []collector.HistoryEntry
+	RunsKept int
 }
 
 // probeView is a probe with the step at which its last run failed (nil
@@ -420,7 +452,7 @@ func newSLODetail(s *slo.SLOStatus) sloDetail {
 // handleService serves `/service/{name}` as of now.
 func (d *daemon) handleService(w http.ResponseWriter, r *http.Request, pages *template.Template, now time.Time) {
 	name := r.PathValue("name")
-	data := d.collectReportData()
+	data := d.collectReportData(name)
 	var svc *config.ServiceConfig
 	if data.cfg != nil {
 		for i := range data.cfg.Services {
@@ -455,9 +487,14 @@ func (d *daemon) handleService(w http.ResponseWriter, r *http.Request, pages *te
 	for _, p := range f.Probes {
 		page.Probes = append(page.Probes, probeView{ProbeStatus: p, FailedStep: failedStep(p.Last.Steps)})
 	}
-	for _, e := range data.failures {
-		if e.ID.Service == name {
-			page.Failures = append(page.Failures, e)
+	page.FailuresKept = len(data.failures)
+	page.Failures = data.failures[:min(len(data.failures), maxServiceFailures)]
+	for _, e := range d.history.List() {
+		if e.ID.Service != name {
+			continue
+		}
+		if page.RunsKept++; len(page.Runs) < maxServiceRuns {
+			page.Runs = append(page.Runs, e)
 		}
 	}
 	d.render(w, pages, http.StatusOK, "service.html", page)

@@ -274,6 +274,27 @@ func asWritten(ratio float64) string {
 // zero ("3d 4h", "5m 12s", "1h 1s"), in milliseconds below a second.
 func humanDuration(d time.Duration) string { return humanSeconds(d.Seconds()) }
 
+// runDuration shows how long a run (a probe, a transaction step) took, or
+// a run's time limit, in the format of humanDuration but finer below a
+// minute, where runs are measured: "310µs", "12ms", "1s 234ms".
+func runDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + runDuration(-d)
+	case d.Round(time.Microsecond) < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Round(time.Microsecond)/time.Microsecond)
+	case d.Round(time.Millisecond) < time.Second:
+		return fmt.Sprintf("%dms", d.Round(time.Millisecond)/time.Millisecond)
+	case d.Round(time.Millisecond) < time.Minute:
+		d = d.Round(time.Millisecond)
+		if ms := d % time.Second / time.Millisecond; ms != 0 {
+			return fmt.Sprintf("%ds %dms", d/time.Second, ms)
+		}
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return humanDuration(d)
+}
+
 // humanSeconds is humanDuration for a number of seconds that may be too
 // large for a time.Duration, or +Inf ("never").
 func humanSeconds(seconds float64) string {
@@ -284,7 +305,7 @@ func humanSeconds(seconds float64) string {
 		return "–"
 	case seconds < 0:
 		return "-" + humanSeconds(-seconds)
-	case seconds < 1:
+	case math.Round(seconds*1000) < 1000: // not "1000ms"
 		return fmt.Sprintf("%.0fms", seconds*1000)
 	}
 	units := [...]struct {

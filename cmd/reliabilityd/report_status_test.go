@@ -253,6 +253,7 @@ func TestHumanSeconds(t *testing.T) {
 	}{
 		{0, "0ms"},
 		{0.25, "250ms"},
+		{0.9996, "1s"},
 		{1, "1s"},
 		{59.6, "1m"},
 		{61, "1m 1s"},
@@ -288,6 +289,28 @@ func TestAsWritten(t *testing.T) {
 	} {
 		if got := asWritten(tt.ratio); got != tt.want {
 			t.Errorf("asWritten(%v) = %q, want %q", tt.ratio, got, tt.want)
+		}
+	}
+}
+
+func TestRunDuration(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0µs"},
+		{310 * time.Microsecond, "310µs"},
+		{999_600 * time.Nanosecond, "1ms"},
+		{12_345 * time.Microsecond, "12ms"},
+		{999_600 * time.Microsecond, "1s"},
+		{1234 * time.Millisecond, "1s 234ms"},
+		{5 * time.Second, "5s"},
+		{90 * time.Second, "1m 30s"},
+		{30 * time.Minute, "30m"},
+		{-2 * time.Millisecond, "-2ms"},
+	} {
+		if got := runDuration(tt.d); got != tt.want {
+			t.Errorf("runDuration(%v) = %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,7 +29,7 @@ services:
     priority: critical
     probes:
       - {name: home, http: {url: "http://127.0.0.1:9/"}}
-      - {name: checkout, http: {url: "http://127.0.0.1:9/checkout"}}
+      - {name: checkout, interval: 90s, http: {url: "http://127.0.0.1:9/checkout"}}
     slos:
       - {name: availability, objective: 99, window: 1d, sli: {probes: [home]}}
     capacity:
@@ -52,7 +53,7 @@ services:
 
 // newReportDaemon returns a daemon with the engines of the configuration
 // yml applied and nothing scheduled: the test records the results.
-func newReportDaemon(t *testing.T, yml string, now time.Time) *daemon {
+func newReportDaemon(t testing.TB, yml string, now time.Time) *daemon {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	d := &daemon{flags: &flagConfig{configFile: "report.yml"}, logger: logger, registry: prometheus.NewRegistry(),
@@ -366,18 +367,29 @@ func TestReportPage(t *testing.T) {
 	outages := texts(findAll(find(t, doc, "the outages table", and(tag("table"), hasAttr("class", "outages"))), tag("tr")))
 	if want := []string{
 		"Service Started Ended Duration RTO Probes down (last reason)",
-		"shop 2026-11-23 11:58:00Z ongoing 2m met (1h) home (status)",
+		// Open and within the RTO: not met yet, and 58m left to meet it.
+		"shop 2026-11-23 11:58:00Z ongoing 2m pending (58m left of 1h) home (status)",
 		"shop 2026-11-23 11:53:00Z 2026-11-23 11:55:00Z 2m met (1h) home (status)",
 	}; !slices.Equal(outages, want) {
 		t.Errorf("outages table\n%q\nwant shop's open and last outage\n%q", outages, want)
 	}
 	failures := findAll(find(t, doc, "the failures table", and(tag("table"), hasAttr("class", "failures"))), tag("tr"))
-	if len(failures) != 1+5 {
-		t.Errorf("failures table has %d rows, want a header and 5 failed runs: %q", len(failures), texts(failures))
+	if got, want := texts(failures), []string{
+		"Started Service Probe Reason Error Duration",
+		"2026-11-23 11:59:30Z shop checkout status test failure: status 10ms",
+		"2026-11-23 11:59:00Z shop home status test failure: status 10ms",
+		"2026-11-23 11:58:00Z shop home status test failure: status 10ms",
+		"2026-11-23 11:54:00Z shop home status test failure: status 10ms",
+		"2026-11-23 11:53:00Z shop home status test failure: status 10ms",
+	}; !slices.Equal(got, want) {
+		t.Errorf("failures table\n%q\nwant every failed run, newest first\n%q", got, want)
 	}
-	// The details below the report keep the probe tables.
-	if !strings.Contains(body, `<h3 id="service-shop"><a href="service/shop">shop</a>`) {
-		t.Errorf("the details lack shop's heading with its link")
+	if n := len(findAll(doc, hasAttr("id", "failures-shown"))); n != 0 {
+		t.Errorf("%d notes of failures left out, want none: every failure is shown", n)
+	}
+	// Each probe's detail is on its service's page only.
+	if probes := findAll(doc, func(n *html.Node) bool { return attr(n, "data-probe") != "" }); len(probes) != 0 {
+		t.Errorf("/ lists %d probes in detail, want none", len(probes))
 	}
 }
 
@@ -433,15 +445,32 @@ func TestServicePage(t *testing.T) {
 		t.Error("the drill (20m, restore db) is missing")
 	}
 
-	checkout := text(find(t, doc, "the checkout probe", and(tag("tr"), hasAttr("data-probe", "checkout"))))
-	for _, want := range []string{"failure: status at step pay", "login 5ms → pay: status → confirm"} {
-		if !strings.Contains(checkout, want) {
-			t.Errorf("checkout row %q lacks %q", checkout, want)
-		}
+	probes := texts(findAll(find(t, doc, "the probes table", hasAttr("id", "probe-status")), tag("tr")))
+	if want := []string{
+		"Probe Type Target Interval Last result Last run Duration Runs Failures",
+		"checkout http http://127.0.0.1:9/checkout 1m 30s failure: status at step pay test failure: status login 5ms → pay: status → confirm 30s ago 10ms 1 status: 1",
+		"home http http://127.0.0.1:9/ 30s failure: status test failure: status 1m ago 10ms 8 status: 4",
+	}; !slices.Equal(probes, want) {
+		t.Errorf("probes table\n%q\nwant\n%q", probes, want)
 	}
 	failures := findAll(find(t, doc, "the failures table", and(tag("table"), hasAttr("class", "failures"))), tag("tr"))
 	if len(failures) != 1+5 {
 		t.Errorf("failures %q, want shop's 5", texts(failures))
+	}
+	runs := texts(findAll(find(t, doc, "the runs table", and(tag("table"), hasAttr("class", "runs"))), tag("tr")))
+	if want := []string{
+		"Started Probe Result Duration",
+		"2026-11-23 11:59:30Z checkout status 10ms",
+		"2026-11-23 11:59:00Z home status 10ms",
+		"2026-11-23 11:58:00Z home status 10ms",
+		"2026-11-23 11:57:00Z home success 10ms",
+		"2026-11-23 11:56:00Z home success 10ms",
+		"2026-11-23 11:55:00Z home success 10ms",
+		"2026-11-23 11:54:00Z home status 10ms",
+		"2026-11-23 11:53:00Z home status 10ms",
+		"2026-11-23 11:52:00Z home success 10ms",
+	}; !slices.Equal(runs, want) {
+		t.Errorf("runs table\n%q\nwant shop's 9 runs, newest first\n%q", runs, want)
 	}
 
 	// search: only its own figures.
@@ -502,8 +531,200 @@ func TestReportEscapes(t *testing.T) {
 		if strings.Contains(body, "<script>") || strings.Contains(body, "<b>x</b>") {
 			t.Errorf("%s holds unescaped markup", path)
 		}
-		if len(findAll(doc, tag("script"))) != 0 {
-			t.Errorf("%s has a script element", path)
+		// Escaped, not dropped: the reader sees the text as it was.
+		for _, escaped := range []string{"test failure: &lt;script&gt;alert(1)&lt;/script&gt;", "&lt;b&gt;x&lt;/b&gt;"} {
+			if !strings.Contains(body, escaped) {
+				t.Errorf("%s lacks the escaped text %q", path, escaped)
+			}
 		}
+		failure := text(findAll(find(t, doc, "the failures table", and(tag("table"), hasAttr("class", "failures"))), tag("tr"))[1])
+		if !strings.Contains(failure, "test failure: <script>alert(1)</script>") {
+			t.Errorf("%s shows the failure as %q, want the error's text as it was", path, failure)
+		}
+		if len(findAll(doc, tag("script"))) != 0 || len(findAll(doc, tag("b"))) != 0 {
+			t.Errorf("%s has a script or b element", path)
+		}
+	}
+}
+
+// largeReportDaemon is a daemon of services services with probes probes
+// each, every probe run once (one in ten failing) and the history full of
+// failures: the size the review measured the page at.
+func largeReportDaemon(tb testing.TB, services, probes, failures int) *daemon {
+	tb.Helper()
+	var yml strings.Builder
+	yml.WriteString("services:\n")
+	for s := range services {
+		fmt.Fprintf(&yml, "  - name: svc-%d\n    probes:\n", s)
+		for p := range probes {
+			fmt.Fprintf(&yml, "      - {name: probe-%d, tcp: {address: '127.0.0.1:9'}}\n", p)
+		}
+		fmt.Fprintf(&yml, "    slos:\n      - {name: availability, objective: 99.9, window: 1d, sli: {probes: [probe-0]}}\n")
+	}
+	d := newReportDaemon(tb, yml.String(), reportNow)
+	d.history.Resize(failures, failures)
+	for s := range services {
+		for p := range probes {
+			var reason collector.Reason
+			if p == 0 {
+				reason = collector.ReasonConnect
+			}
+			d.record(fmt.Sprintf("svc-%d", s), fmt.Sprintf("probe-%d", p), reportNow.Add(-time.Minute), reason)
+		}
+	}
+	for i := range failures {
+		d.history.Record(collector.ProbeID{Service: fmt.Sprintf("svc-%d", i%services), Probe: "probe-0"},
+			collector.Result{Start: reportNow.Add(-time.Duration(failures-i) * time.Second), Duration: 2 * time.Millisecond, Reason: collector.ReasonConnect,
+				Err: &reportTestError{"connection refused"}})
+	}
+	d.evaluate(reportNow)
+	return d
+}
+
+// BenchmarkReportPage renders `/` and a service page of 1,000 services of
+// 10 probes each with 10,000 failures kept, and reports the pages' sizes.
+func BenchmarkReportPage(b *testing.B) {
+	d := largeReportDaemon(b, 1000, 10, 10000)
+	pages, err := parsePages()
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	d.reportRoutes(mux, pages, func() time.Time { return reportNow })
+	for _, path := range []string{"/", "/service/svc-7"} {
+		b.Run(path, func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("GET %s = %d", path, rec.Code)
+				}
+				size = rec.Body.Len()
+			}
+			b.ReportMetric(float64(size), "page-bytes")
+		})
+	}
+}
+
+// TestReportPageBounded: `/` has a row per service and bounded lists,
+// whatever the number of probes and of failures kept; a service page
+// bounds its failures too, and says how many it left out.
+func TestReportPageBounded(t *testing.T) {
+	for _, tt := range []struct {
+		name                       string
+		services, probes, failures int
+		// landingRows are the rows of every table of `/`; serviceFailures
+		// and serviceRuns the failed and all runs svc-0's page shows.
+		landingRows, serviceFailures, serviceRuns int
+		landingNote, serviceNote, runsNote        string
+	}{
+		{name: "few failures", services: 2, probes: 1, failures: 10, landingRows: 1 + 2 + 1 + 10, serviceFailures: 5, serviceRuns: 5},
+		{
+			name: "more failures than shown", services: 2, probes: 10, failures: 300,
+			landingRows: 1 + 2 + 1 + maxRecentFailures, serviceFailures: maxServiceFailures, serviceRuns: maxServiceRuns,
+			landingNote: "Showing the newest 20 of the 300 kept; each service's page lists its own.",
+			serviceNote: "Showing the newest 100 of the 150 kept.",
+			// 150 failures and the 9 successes of probe-1 to probe-9.
+			runsNote: "Showing the newest 50 of the 159 kept.",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := largeReportDaemon(t, tt.services, tt.probes, tt.failures)
+			h := reportHandler(t, d)
+			_, _, doc := get(t, h, "/")
+			if rows := findAll(doc, tag("tr")); len(rows) != tt.landingRows {
+				t.Errorf("/ has %d table rows, want %d: %q", len(rows), tt.landingRows, texts(rows))
+			}
+			if note := texts(findAll(doc, hasAttr("id", "failures-shown"))); !slices.Equal(note, nonEmpty(tt.landingNote)) {
+				t.Errorf("/ notes %q, want %q", note, tt.landingNote)
+			}
+
+			_, _, doc = get(t, h, "/service/svc-0")
+			failures := findAll(find(t, doc, "the failures table", and(tag("table"), hasAttr("class", "failures"))), tag("tr"))[1:]
+			if len(failures) != tt.serviceFailures {
+				t.Fatalf("svc-0's page shows %d failures, want %d", len(failures), tt.serviceFailures)
+			}
+			// svc-0's are every other failure recorded, a second apart,
+			// the newest 2 seconds before the page.
+			for i, row := range failures {
+				want := fmt.Sprintf("%s svc-0 probe-0 connect test failure: connection refused 2ms",
+					reportNow.Add(-time.Duration(2+2*i)*time.Second).Format("2006-01-02 15:04:05Z"))
+				if got := text(row); got != want {
+					t.Fatalf("failure %d = %q, want %q", i, got, want)
+				}
+			}
+			if note := texts(findAll(doc, hasAttr("id", "failures-shown"))); !slices.Equal(note, nonEmpty(tt.serviceNote)) {
+				t.Errorf("svc-0's notes %q, want %q", note, tt.serviceNote)
+			}
+			runs := findAll(find(t, doc, "the runs table", and(tag("table"), hasAttr("class", "runs"))), tag("tr"))[1:]
+			if len(runs) != tt.serviceRuns || text(runs[0]) != "2026-11-23 11:59:58Z probe-0 connect 2ms" {
+				t.Errorf("svc-0's page shows %d runs, the first %q, want %d, the newest failure first", len(runs), text(runs[0]), tt.serviceRuns)
+			}
+			if note := texts(findAll(doc, hasAttr("id", "runs-shown"))); !slices.Equal(note, nonEmpty(tt.runsNote)) {
+				t.Errorf("svc-0's notes %q, want %q", note, tt.runsNote)
+			}
+			if probes := findAll(doc, func(n *html.Node) bool { return attr(n, "data-probe") != "" }); len(probes) != tt.probes {
+				t.Errorf("svc-0's page lists %d probes, want %d", len(probes), tt.probes)
+			}
+		})
+	}
+}
+
+// nonEmpty returns s as a list of one, none when it is "".
+func nonEmpty(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return []string{s}
+}
+
+func TestOutageRTOVerdict(t *testing.T) {
+	now := reportNow
+	for _, tt := range []struct {
+		name    string
+		outage  slo.Outage
+		rto     time.Duration
+		want    string // the RTO cell: "" without one
+		class   string
+		verdict rtoVerdict
+	}{
+		{"closed within", slo.Outage{Start: now.Add(-time.Hour), End: now.Add(-30 * time.Minute)}, 30 * time.Minute, "met (30m)", "ok", rtoMet},
+		{"closed over", slo.Outage{Start: now.Add(-time.Hour), End: now.Add(-29 * time.Minute)}, 30 * time.Minute, "breached (30m)", "fail", rtoBreached},
+		{"open within", slo.Outage{Start: now.Add(-10 * time.Minute)}, 30 * time.Minute, "pending (20m left of 30m)", "risk", rtoPending},
+		{"open at the RTO", slo.Outage{Start: now.Add(-30 * time.Minute)}, 30 * time.Minute, "pending (0ms left of 30m)", "risk", rtoPending},
+		{"open over", slo.Outage{Start: now.Add(-31 * time.Minute)}, 30 * time.Minute, "breached (30m)", "fail", rtoBreached},
+		{"planned", slo.Outage{Start: now.Add(-time.Hour), Planned: true}, 30 * time.Minute, "", "", rtoMet},
+		{"no RTO", slo.Outage{Start: now.Add(-time.Hour)}, 0, "", "", rtoMet},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newOutageView(&tt.outage, tt.rto, now)
+			if v.RTO != "" && v.RTOVerdict != tt.verdict {
+				t.Errorf("verdict %v, want %v", v.RTOVerdict, tt.verdict)
+			}
+			pages, err := parsePages()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			if err := pages.ExecuteTemplate(&b, "outages", []outageView{v}); err != nil {
+				t.Fatal(err)
+			}
+			doc, err := html.Parse(strings.NewReader("<table>" + b.String() + "</table>"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cell := find(t, doc, "the RTO cell", and(tag("td"), hasAttr("class", "rto")))
+			want, class := tt.want, tt.class
+			if want == "" {
+				want, class = "–", "muted"
+			}
+			if got := text(cell); got != want {
+				t.Errorf("RTO cell %q, want %q", got, want)
+			}
+			if got := attr(cell.FirstChild, "class"); got != class {
+				t.Errorf("RTO cell class %q, want %q", got, class)
+			}
+		})
 	}
 }

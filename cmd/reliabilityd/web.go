@@ -101,15 +101,17 @@ func (d *daemon) handleConfig(w http.ResponseWriter, _ *http.Request) {
 
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
+		// ago shows how long before now t was, to the second: "2m 5s ago".
 		"ago": func(now, t time.Time) string {
 			if t.IsZero() {
 				return "never"
 			}
-			return now.Sub(t).Truncate(time.Second).String() + " ago"
+			return humanDuration(now.Sub(t).Truncate(time.Second)) + " ago"
 		},
-		"ms": func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() },
 		// duration shows a duration in words: "3d 4h".
 		"duration": humanDuration,
+		// runtime shows how long a run took, to the millisecond: "1s 234ms".
+		"runtime": runDuration,
 		// pct shows a ratio in percent, "no data" when absent.
 		"pct": func(ratio *float64) string {
 			if ratio == nil {
@@ -124,8 +126,7 @@ func templateFuncs() template.FuncMap {
 			}
 			return strconv.FormatFloat(*value, 'f', 2, 64)
 		},
-		"ptr":   func(v float64) *float64 { return &v },
-		"since": func(now, t time.Time) string { return now.Sub(t).Truncate(time.Second).String() },
+		"ptr": func(v float64) *float64 { return &v },
 		"num": func(value *float64) string {
 			if value == nil {
 				return "–"
