@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -67,10 +68,12 @@ func noDataAllowed() map[string]string {
 
 // builtinVariables returns the variables Grafana defines itself that the
 // dashboards may use, with what TestDashboardQueries puts in their place.
+// $__interval is a graph's step, which the per-interval bars rely on: 5s
+// gives them data seconds after the first scrapes (every second).
 func builtinVariables() map[string]string {
 	return map[string]string{
 		"__rate_interval":  "1m",
-		"__interval":       "1m",
+		"__interval":       "5s",
 		"__range":          "1h",
 		"__data":           "", // data links: ${__data.fields.<label>}
 		"__url_time_range": "",
@@ -256,6 +259,29 @@ func checkDashboardVariables(t *testing.T, d map[string]any) []string {
 	return names
 }
 
+// byClauseRe finds the first "by (...)" of an expression: the dashboards
+// aggregate outermost first, so it names the labels the series keep.
+var byClauseRe = regexp.MustCompile(`\bby \(([^)]*)\)`)
+
+// checkLegend checks that a target's legend names every label its series
+// keep (but le, which histogram_quantile removes): where a variable is
+// multi-valued, two services' or two instances' series would otherwise
+// share a legend.
+func checkLegend(t *testing.T, title string, tg map[string]any) {
+	t.Helper()
+	m := byClauseRe.FindStringSubmatch(jsonString(tg, "expr"))
+	if m == nil {
+		return
+	}
+	legend := jsonString(tg, "legendFormat")
+	for _, label := range strings.Split(m[1], ",") {
+		label = strings.TrimSpace(label)
+		if label != "le" && !strings.Contains(legend, "{{"+label+"}}") {
+			t.Errorf("panel %q target %s: legend %q lacks {{%s}}, which its series keep: two of them would share a legend", title, jsonString(tg, "refId"), legend, label)
+		}
+	}
+}
+
 var labelValuesRe = regexp.MustCompile(`^label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$`)
 
 // parseLabelValues splits label_values(selector, label).
@@ -320,6 +346,9 @@ func checkDashboardPanels(t *testing.T, d map[string]any) {
 		graph := jsonString(p, "type") == "timeseries" || jsonString(p, "type") == "state-timeline"
 		refs := map[string]bool{}
 		for _, tg := range targets {
+			if jsonString(p, "type") != "table" {
+				checkLegend(t, title, tg)
+			}
 			if (graph && tg["range"] != true) || (!graph && tg["instant"] != true) {
 				t.Errorf("panel %q target %s: a graph needs a range query, other panels an instant one", title, jsonString(tg, "refId"))
 			}
@@ -585,7 +614,8 @@ func daemonMetricNames(t *testing.T) func(string) bool {
 // example configuration: each must parse and return data (the panels of
 // noDataAllowed excepted), as an instant query and, for the panels that
 // draw over time, as a range query. Variables become what "All" gives
-// (.+), $__rate_interval 1m and $__range 1h.
+// (.+), $__rate_interval 1m, $__interval 5s and $__range 1h. Once all
+// have data, checkDashboardValues checks key figures for their value.
 //
 // The example's targets are on .example names and fail: failures are data.
 // What the test adds, so that every figure has data within a minute:
@@ -624,7 +654,7 @@ func TestDashboardQueries(t *testing.T) {
 			t.Errorf("noDataAllowed lists %s, which is no panel: remove it", key)
 		}
 	}
-	substitute := dashboardSubstitution(dashboards)
+	substitute := dashboardSubstitution(dashboards, builtinVariables())
 
 	dir := t.TempDir()
 	configFile := writeExampleFixture(t, dir)
@@ -635,6 +665,7 @@ func TestDashboardQueries(t *testing.T) {
 	if err != nil {
 		t.Fatalf("drill record: %v\n%s", err, out)
 	}
+	promStart := time.Now()
 	prom := startPrometheusWithRules(t, promPath, strings.TrimPrefix(d.url, "http://"), rulesWithoutFor(t, dir))
 	client, err := api.NewClient(api.Config{Address: prom.url})
 	if err != nil {
@@ -667,6 +698,9 @@ func TestDashboardQueries(t *testing.T) {
 	}
 	for _, f := range failures {
 		t.Error(f)
+	}
+	if len(failures) == 0 {
+		checkDashboardValues(t, q, dashboards, substitute, promStart)
 	}
 }
 
@@ -715,9 +749,9 @@ func checkDashboardExpr(q *promQuerier, e dashboardExpr, expr string, now time.T
 // dashboardSubstitution returns what replaces the variables of the
 // dashboards' expressions: the built-ins' stand-ins, and .+ (what "All"
 // gives) for every query variable.
-func dashboardSubstitution(dashboards []loadedDashboard) func(string) string {
+func dashboardSubstitution(dashboards []loadedDashboard, builtins map[string]string) func(string) string {
 	values := map[string]string{}
-	for name, v := range builtinVariables() {
+	for name, v := range builtins {
 		values[name] = v
 	}
 	for _, d := range dashboards {
@@ -981,8 +1015,11 @@ func fixtureTypeProbesYAML(t *testing.T, dir string) string {
 
 // seedCapacityHistory writes a day of five-minute capacity samples of
 // every resource of the configuration into the state in storage, through
-// the daemon's own state code. The usage is 0: the live samples then raise
-// it, which gives each resource a rising trend and a finite forecast.
+// the daemon's own state code. The usage rises from 0 to a thousandth, so
+// the history alone gives a rising trend and a finite forecast, whatever
+// the time: a trend over hourly slots leaves out the current hour's slot
+// until its centre has passed, and with it the live samples, which only
+// raise the usage further (a real resource uses more than a thousandth).
 func seedCapacityHistory(t *testing.T, configFile, storage string) {
 	t.Helper()
 	cfg, err := config.Load(configFile)
@@ -1003,7 +1040,7 @@ func seedCapacityHistory(t *testing.T, configFile, storage string) {
 	for _, def := range defs {
 		for i := range slots {
 			capacity.Record(def.ID(), collector.Result{Start: start.Add(time.Duration(i) * 5 * time.Minute), Success: true,
-				Measurement: &collector.Measurement{}})
+				Measurement: &collector.Measurement{Usage: float64(i) / slots / 1000}})
 		}
 	}
 	state, err := capacity.MarshalState()
@@ -1132,4 +1169,400 @@ func TestDashboardsProvisioning(t *testing.T) {
 	if _, err := model.ParseDuration(ds.JSONData.TimeInterval); ds.Type != "prometheus" || ds.URL == "" || err != nil {
 		t.Errorf("data source %+v: want a prometheus data source with a url and the scrape interval as timeInterval", ds)
 	}
+}
+
+// dashboardPanel returns the panel titled title of the dashboard uid.
+func dashboardPanel(t *testing.T, dashboards []loadedDashboard, uid, title string) map[string]any {
+	t.Helper()
+	for _, d := range dashboards {
+		if d.uid != uid {
+			continue
+		}
+		all, _ := panelsOf(d.json)
+		for _, p := range all {
+			if jsonString(p, "title") == title {
+				return p
+			}
+		}
+	}
+	t.Fatalf("dashboard %s has no panel %q", uid, title)
+	return nil
+}
+
+// panelExpr returns the expression of a panel's target refID.
+func panelExpr(t *testing.T, p map[string]any, refID string) string {
+	t.Helper()
+	for _, tg := range jsonObjects(p["targets"]) {
+		if jsonString(tg, "refId") == refID {
+			return jsonString(tg, "expr")
+		}
+	}
+	t.Fatalf("panel %q has no target %s", jsonString(p, "title"), refID)
+	return ""
+}
+
+// columnOverride returns the field override of a table's column header:
+// it matches the column's field, "Value #<refId>", by name.
+func columnOverride(t *testing.T, p map[string]any, header string) (refID string, properties map[string]any) {
+	t.Helper()
+	fieldConfig, _ := p["fieldConfig"].(map[string]any)
+	for _, o := range jsonObjects(fieldConfig["overrides"]) {
+		properties := map[string]any{}
+		for _, prop := range jsonObjects(o["properties"]) {
+			properties[jsonString(prop, "id")] = prop["value"]
+		}
+		if properties["displayName"] != header {
+			continue
+		}
+		matcher, _ := o["matcher"].(map[string]any)
+		field := jsonString(matcher, "options")
+		if field == "Value" {
+			return "A", properties
+		}
+		if ref, ok := strings.CutPrefix(field, "Value #"); ok {
+			return ref, properties
+		}
+	}
+	t.Fatalf("table %q has no column %q", jsonString(p, "title"), header)
+	return "", nil
+}
+
+// lastThreshold returns the value and colour of the highest threshold step
+// of a threshold configuration.
+func lastThreshold(t *testing.T, where string, thresholds any) (float64, string) {
+	t.Helper()
+	config, _ := thresholds.(map[string]any)
+	steps := jsonObjects(config["steps"])
+	if len(steps) < 2 {
+		t.Fatalf("%s: thresholds %v: want a base colour and at least one step", where, thresholds)
+	}
+	last := steps[len(steps)-1]
+	value, ok := last["value"].(float64)
+	if !ok {
+		t.Fatalf("%s: threshold step %v has no value", where, last)
+	}
+	return value, jsonString(last, "color")
+}
+
+// burnPairRe finds the long window of a multiwindow burn-rate condition
+// and its threshold: the pair is matched by "and ignoring (window)".
+var burnPairRe = regexp.MustCompile(`slo_burn_rate\{window="(\w+)"\}\s*>\s*([0-9.]+)\s+and\s+ignoring\s*\(window\)`)
+
+// TestDashboardBurnRateThresholds checks that the burn-rate colours are the
+// shipped alerts' thresholds: each burn column of the report's SLO table
+// turns to the alert's severity colour at the threshold of the alert on its
+// window, the report's 1h graph draws the 1h threshold, and the service
+// detail's burn-rate graph draws a line at every threshold.
+func TestDashboardBurnRateThresholds(t *testing.T) {
+	severityColor := map[string]string{"page": "red", "ticket": "orange"}
+	type threshold struct {
+		rate  float64
+		color string
+	}
+	want := map[string]threshold{}
+	_, alerts, _ := loadRules(t)
+	for _, a := range alerts {
+		for _, m := range burnPairRe.FindAllStringSubmatch(a.expr, -1) {
+			rate, err := strconv.ParseFloat(m[2], 64)
+			if err != nil {
+				t.Fatalf("%s: alert %s: %v", a.file, a.name, err)
+			}
+			want[m[1]] = threshold{rate, severityColor[a.labels["severity"]]}
+		}
+	}
+	if len(want) != 4 {
+		t.Fatalf("burn-rate thresholds of the rules: %v, want the long windows 1h, 6h, 1d and 3d", want)
+	}
+	dashboards := loadDashboards(t)
+	slos := dashboardPanel(t, dashboards, "reliabilityd-report", "SLOs")
+	for window, w := range want {
+		_, properties := columnOverride(t, slos, "Burn "+window)
+		rate, color := lastThreshold(t, "report SLOs column Burn "+window, properties["thresholds"])
+		if rate != w.rate || color != w.color {
+			t.Errorf("report SLOs column Burn %s turns %s at %v; the alert on %s fires above %v: want %s", window, color, rate, window, w.rate, w.color)
+		}
+	}
+	hour := dashboardPanel(t, dashboards, "reliabilityd-report", "Burn rate over the last hour")
+	defaults, _ := hour["fieldConfig"].(map[string]any)["defaults"].(map[string]any)
+	if rate, color := lastThreshold(t, "report 1h burn graph", defaults["thresholds"]); rate != want["1h"].rate || color != want["1h"].color {
+		t.Errorf("report's 1h burn graph: threshold %v %s, want %v %s as the SLOs table", rate, color, want["1h"].rate, want["1h"].color)
+	}
+	burn := dashboardPanel(t, dashboards, "reliabilityd-service", "Burn rate")
+	defaults, _ = burn["fieldConfig"].(map[string]any)["defaults"].(map[string]any)
+	lines := map[threshold]bool{}
+	thresholds, _ := defaults["thresholds"].(map[string]any)
+	for _, step := range jsonObjects(thresholds["steps"]) {
+		if v, ok := step["value"].(float64); ok {
+			lines[threshold{v, jsonString(step, "color")}] = true
+		}
+	}
+	for window, w := range want {
+		if !lines[w] {
+			t.Errorf("service Burn rate graph: no %s line at %v, the threshold of the alert on %s (lines %v)", w.color, w.rate, window, lines)
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("service Burn rate graph: lines %v, want one per alert threshold %v", lines, want)
+	}
+}
+
+// TestDashboardsObjectiveDecimals: an objective of 99.999 % must not show
+// as 100.00 %.
+func TestDashboardsObjectiveDecimals(t *testing.T) {
+	dashboards := loadDashboards(t)
+	for _, c := range []struct{ uid, title, header string }{
+		{"reliabilityd-report", "SLOs", "Objective"},
+		{"reliabilityd-report", "SLOs", "SLI (SLO window)"},
+		{"reliabilityd-service", "SLOs", "Objective"},
+		{"reliabilityd-service", "SLOs", "SLI"},
+	} {
+		_, properties := columnOverride(t, dashboardPanel(t, dashboards, c.uid, c.title), c.header)
+		if decimals, _ := properties["decimals"].(float64); decimals < 3 {
+			t.Errorf("%s %s column %s: %v decimals, want 3 or more", c.uid, c.title, c.header, properties["decimals"])
+		}
+	}
+	margin := dashboardPanel(t, dashboards, "reliabilityd-service", "SLI minus objective")
+	defaults, _ := margin["fieldConfig"].(map[string]any)["defaults"].(map[string]any)
+	if decimals, _ := defaults["decimals"].(float64); decimals < 3 {
+		t.Errorf("service SLI minus objective: %v decimals, want 3 or more", defaults["decimals"])
+	}
+	steps := jsonObjects(defaults["thresholds"].(map[string]any)["steps"])
+	if len(steps) != 2 || jsonString(steps[0], "color") != "red" || steps[1]["value"] != 0.0 || jsonString(steps[1], "color") != "green" {
+		t.Errorf("service SLI minus objective: thresholds %v, want red below 0 and green from 0", steps)
+	}
+}
+
+// The promtool unit tests of TestDashboardCountersPromtool.
+type (
+	promtoolFile struct {
+		RuleFiles          []string       `yaml:"rule_files"`
+		EvaluationInterval string         `yaml:"evaluation_interval"`
+		Tests              []promtoolTest `yaml:"tests"`
+	}
+	promtoolTest struct {
+		Interval       string             `yaml:"interval"`
+		InputSeries    []promtoolSeries   `yaml:"input_series"`
+		PromQLExprTest []promtoolExprTest `yaml:"promql_expr_test"`
+	}
+	promtoolSeries struct {
+		Series string `yaml:"series"`
+		Values string `yaml:"values"`
+	}
+	promtoolExprTest struct {
+		Expr       string           `yaml:"expr"`
+		EvalTime   string           `yaml:"eval_time"`
+		ExpSamples []promtoolSample `yaml:"exp_samples"`
+	}
+	promtoolSample struct {
+		Labels string  `yaml:"labels"`
+		Value  float64 `yaml:"value"`
+	}
+)
+
+// TestDashboardCountersPromtool runs the dashboards' counting expressions,
+// as Grafana sends them with $__interval 1m and $__range 1h, through
+// promtool's unit tests, on counters that appear at their first failure,
+// miss a scrape, restart from zero or are restored after a restart:
+//   - the per-interval bars of failure counters count a reason's first
+//     failure, never count an increment twice, skip nothing after a failed
+//     scrape and count a restarted counter's value after the restart;
+//   - the per-interval bars of the SLO events, restored from the state
+//     file, count nothing twice after a restart and skip the interval after
+//     a long gap instead of counting the whole past;
+//   - the failures over the time range count a reason that appeared in the
+//     range at 1 as 1;
+//   - the open outage against the RTO leaves a planned outage out.
+func TestDashboardCountersPromtool(t *testing.T) {
+	promtool := lookPromtool(t)
+	dashboards := loadDashboards(t)
+	substitute := dashboardSubstitution(dashboards, map[string]string{"__interval": "1m", "__range": "1h", "__rate_interval": "4m"})
+	expr := func(uid, title, refID string) string {
+		return substitute(panelExpr(t, dashboardPanel(t, dashboards, uid, title), refID))
+	}
+	sample := func(labels string, value float64) []promtoolSample {
+		return []promtoolSample{{Labels: labels, Value: value}}
+	}
+	// Every label a bar panel's selectors and aggregations name, so one
+	// series of each metric matches every panel.
+	const barLabels = `job="reliabilityd",instance="rd:10089",service="s",probe="p",step="login",resource="r",backup="b",reason="timeout",result="success"`
+
+	var bars promtoolTest
+	bars.Interval = "1m"
+	fromZero := []struct{ uid, title string }{
+		{"reliabilityd-service", "Failures by reason"},
+		{"reliabilityd-service", "Transaction step failures"},
+		{"reliabilityd-capacity", "Sample failures by reason"},
+		{"reliabilityd-recovery", "Backup check failures by reason"},
+		{"reliabilityd-daemon", "Configuration reloads"},
+	}
+	for _, panel := range fromZero {
+		e := expr(panel.uid, panel.title, "A")
+		metrics := exprMetricNames(e)
+		if len(metrics) == 0 {
+			t.Fatalf("%s/%s: no metric in %s", panel.uid, panel.title, e)
+		}
+		// Appears at 10m; 2 more at 12m; a failed scrape at 13m; 1 more at
+		// 15m; the daemon restarts at 16m and the reason occurs again at 20m.
+		bars.InputSeries = append(bars.InputSeries, promtoolSeries{metrics[0] + "{" + barLabels + "}", "_x10 1 1 3 stale 3 4 stale _x3 1 1"})
+		for _, c := range []struct {
+			at   string
+			want []promtoolSample
+		}{
+			{"9m", nil}, {"10m", sample("{}", 1)}, {"11m", sample("{}", 0)}, {"12m", sample("{}", 2)}, {"13m", sample("{}", 0)},
+			{"14m", sample("{}", 0)}, {"15m", sample("{}", 1)}, {"17m", nil}, {"20m", sample("{}", 1)}, {"21m", sample("{}", 0)},
+		} {
+			bars.PromQLExprTest = append(bars.PromQLExprTest, promtoolExprTest{Expr: "sum(" + e + ")", EvalTime: c.at, ExpSamples: c.want})
+		}
+	}
+	for _, ref := range []string{"A", "B"} {
+		e := expr("reliabilityd-service", "Events", ref)
+		// Restored from the state file: 100 events, 1 more at 1m, a restart
+		// at 2m back at 4m, 2 more at 5m, down from 6m to 13m, 1 more at 14m.
+		bars.InputSeries = append(bars.InputSeries, promtoolSeries{exprMetricNames(e)[0] + "{" + barLabels + `,slo="availability"}`, "100 101 stale _ 101 103 stale _x6 103 104"})
+		for _, c := range []struct {
+			at   string
+			want []promtoolSample
+		}{
+			{"0m", nil}, {"1m", sample("{}", 1)}, {"4m", sample("{}", 0)}, {"5m", sample("{}", 2)}, {"13m", nil}, {"14m", sample("{}", 1)},
+		} {
+			bars.PromQLExprTest = append(bars.PromQLExprTest, promtoolExprTest{Expr: "sum(" + e + ")", EvalTime: c.at, ExpSamples: c.want})
+		}
+	}
+
+	// Failures over the hour before 70m.
+	failures := promtoolTest{Interval: "1m"}
+	series := func(probe, reason, values string) promtoolSeries {
+		return promtoolSeries{`probe_failures_total{job="reliabilityd",instance="rd:10089",service="s",probe="` + probe + `",reason="` + reason + `"}`, values}
+	}
+	failures.InputSeries = []promtoolSeries{
+		series("appears", "timeout", "_x30 1x40"),                  // first fails at 30m
+		series("steady", "timeout", "0+1x70"),                      // fails every minute
+		series("restart", "timeout", "5x20 stale _x4 1x45"),        // restarts at 21m, fails again at 26m
+		series("two-reasons", "connect", "_x40 1x10 2x20"),         // appears at 40m, fails again at 51m
+		series("two-reasons", "dns", "3x70"),                       // no failure in the range
+		series("missed-scrape", "timeout", "2x30 stale 2x18 3x20"), // a failed scrape at 31m, fails at 50m
+		series("before-the-range", "timeout", "1x5 stale"),         // fails before the range only
+	}
+	probes := map[string]float64{"appears": 1, "steady": 60, "restart": 1, "two-reasons": 2, "missed-scrape": 1}
+	var want []promtoolSample
+	for _, probe := range slices.Sorted(maps.Keys(probes)) {
+		want = append(want, promtoolSample{Labels: `{service="s",probe="` + probe + `"}`, Value: probes[probe]})
+	}
+	targets := dashboardPanel(t, dashboards, "reliabilityd-service", "Probe targets")
+	ref, _ := columnOverride(t, targets, "Failures")
+	failures.PromQLExprTest = []promtoolExprTest{{Expr: substitute(panelExpr(t, targets, ref)), EvalTime: "70m", ExpSamples: want}}
+
+	outages := promtoolTest{Interval: "1m"}
+	outage := func(service, elapsed, planned string) {
+		labels := `{job="reliabilityd",instance="rd:10089",service="` + service + `"}`
+		outages.InputSeries = append(outages.InputSeries, promtoolSeries{"recovery_outage_elapsed_seconds" + labels, elapsed},
+			promtoolSeries{"recovery_rto_seconds" + labels, "300"})
+		if planned != "" {
+			outages.InputSeries = append(outages.InputSeries, promtoolSeries{"recovery_outage_planned" + labels, planned})
+		}
+	}
+	outage("unplanned", "60", "0")
+	outage("planned", "120", "1")
+	outage("none", "0", "")
+	wantOutages := []promtoolSample{{Labels: `{service="none"}`, Value: 0}, {Labels: `{service="unplanned"}`, Value: 60}}
+	services := dashboardPanel(t, dashboards, "reliabilityd-recovery", "Services")
+	ref, _ = columnOverride(t, services, "Open unplanned outage")
+	outages.PromQLExprTest = []promtoolExprTest{
+		{Expr: expr("reliabilityd-recovery", "Open outage vs RTO", "A"), EvalTime: "0m", ExpSamples: wantOutages},
+		{Expr: substitute(panelExpr(t, services, ref)), EvalTime: "0m", ExpSamples: wantOutages},
+	}
+
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "none.rules.yml"), "groups: []\n")
+	out, err := yaml.Marshal(promtoolFile{RuleFiles: []string{"none.rules.yml"}, EvaluationInterval: "1m", Tests: []promtoolTest{bars, failures, outages}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "dashboards.test.yml")
+	writeFile(t, path, string(out))
+	if out, err := exec.Command(promtool, "test", "rules", path).CombinedOutput(); err != nil {
+		t.Errorf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// checkDashboardValues checks figures of key panels against what the test
+// knows them to be, at one instant, with the data TestDashboardQueries
+// made:
+//   - the service detail's failures over the time range are the daemon's
+//     probe_failures_total: every failure happened since Prometheus
+//     started (promStart), the first of each reason included;
+//   - the bars of failures by reason add up to the same, at the graph's
+//     step: no failure is lost between two bars or counted in two;
+//   - the report's SLI column is slo_sli_ratio, and its Met column whether
+//     that is at least slo_objective_ratio;
+//   - the service detail's SLI minus objective is exactly that.
+func checkDashboardValues(t *testing.T, q *promQuerier, dashboards []loadedDashboard, substitute func(string) string, promStart time.Time) {
+	t.Helper()
+	// A scrape's samples carry its start time and become visible when it
+	// ends: at an instant a few scrapes back, every query sees the same.
+	now := time.Now().Add(-3 * time.Second)
+	query := func(expr string) map[string]float64 {
+		t.Helper()
+		vector, err := q.query(expr, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, s := range vector {
+			out[s.Metric.String()] = float64(s.Value)
+		}
+		return out
+	}
+	compare := func(what string, got, want map[string]float64) {
+		t.Helper()
+		if len(want) == 0 {
+			t.Errorf("%s: nothing to compare with", what)
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s:\n got %v\nwant %v", what, got, want)
+		}
+	}
+
+	failures := query(`sum by (service, probe) (probe_failures_total)`)
+	if f := failures[`{probe="tls", service="fixture"}`]; f < 4 {
+		t.Errorf("probe_failures_total of the fixture's tls probe is %v: its server fails the first 4 requests", f)
+	}
+	targets := dashboardPanel(t, dashboards, "reliabilityd-service", "Probe targets")
+	ref, _ := columnOverride(t, targets, "Failures")
+	compare("service Probe targets, Failures column vs probe_failures_total", query(substitute(panelExpr(t, targets, ref))), failures)
+
+	step, err := model.ParseDuration(builtinVariables()["__interval"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := int(now.Sub(promStart)/time.Duration(step)) + 2 // the first bar's interval ends before the first scrape
+	bars := substitute(panelExpr(t, dashboardPanel(t, dashboards, "reliabilityd-service", "Failures by reason"), "A"))
+	matrix, err := promQueryRange(q.client, bars, now.Add(-time.Duration(steps)*time.Duration(step)), now, time.Duration(step))
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := map[string]float64{}
+	for _, s := range matrix {
+		for _, p := range s.Values {
+			added[s.Metric.String()] += float64(p.Value)
+		}
+	}
+	compare("service Failures by reason, bars added up vs probe_failures_total", added, query(`sum by (service, probe, reason) (probe_failures_total)`))
+
+	sli := query(`max by (service, slo) (slo_sli_ratio{window="full"})`)
+	objective := query(`max by (service, slo) (slo_objective_ratio)`)
+	met, margin := map[string]float64{}, map[string]float64{}
+	for k, v := range sli {
+		met[k] = 0
+		if v >= objective[k] {
+			met[k] = 1
+		}
+		margin[k] = v - objective[k]
+	}
+	slos := dashboardPanel(t, dashboards, "reliabilityd-report", "SLOs")
+	ref, _ = columnOverride(t, slos, "SLI (SLO window)")
+	compare("report SLOs, SLI (SLO window) column vs slo_sli_ratio", query(substitute(panelExpr(t, slos, ref))), sli)
+	ref, _ = columnOverride(t, slos, "Met")
+	compare("report SLOs, Met column vs slo_sli_ratio >= slo_objective_ratio", query(substitute(panelExpr(t, slos, ref))), met)
+	compare("service SLI minus objective", query(substitute(panelExpr(t, dashboardPanel(t, dashboards, "reliabilityd-service", "SLI minus objective"), "A"))), margin)
 }

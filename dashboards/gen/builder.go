@@ -92,7 +92,8 @@ func timeseries(title, description, unit string, queries ...query) *panel {
 	}
 }
 
-// bars draws range queries as stacked bars: counts per interval.
+// bars draws range queries as stacked bars: counts per interval, from
+// risePerInterval.
 func bars(title, description, unit string, queries ...query) *panel {
 	p := timeseries(title, description, unit, queries...)
 	p.FieldConfig.Defaults["custom"] = map[string]any{
@@ -148,6 +149,13 @@ func withThresholds(p *panel, t map[string]any) *panel {
 // withMappings sets a stat's value mappings.
 func withMappings(p *panel, m []any) *panel {
 	p.FieldConfig.Defaults["mappings"] = m
+	return p
+}
+
+// withDecimals fixes the decimals a stat or graph shows: an objective of
+// 99.999 % must not round to 100 %.
+func withDecimals(p *panel, decimals int) *panel {
+	p.FieldConfig.Defaults["decimals"] = decimals
 	return p
 }
 

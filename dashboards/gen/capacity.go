@@ -67,8 +67,8 @@ func (s *set) capacity() *dashboard {
 		thresholds("green", 1, "red")))
 
 	b.row("Sampling")
-	b.add(12, 7, bars("Sample failures by reason", "Failed samples per interval by reason (capacity_sample_failures_total): a failure never becomes a reading of 0.", "short",
-		q(`sum by (service, resource, reason) (increase(`+res("capacity_sample_failures_total")+`[$__rate_interval]))`, "{{service}}/{{resource}}: {{reason}}")))
+	b.add(12, 7, bars("Sample failures by reason", "Failed samples in each bar's interval by reason (capacity_sample_failures_total), the first failure of a reason included: a failure never becomes a reading of 0.", "short",
+		q(`sum by (service, resource, reason) (`+risePerInterval(res("capacity_sample_failures_total"), true)+`)`, "{{service}}/{{resource}}: {{reason}}")))
 	b.add(12, 7, timeseries("Age of the latest sample", "Time since the latest successful sample (capacity_last_sample_timestamp_seconds).", "s",
 		q(`time() - `+resBy("max", res("capacity_last_sample_timestamp_seconds")), "{{service}}/{{resource}}")))
 

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -25,10 +28,68 @@ const (
 	byProbe   = `probe=~"$probe"`
 )
 
-// set is what the dashboards share: the alert names of the shipped rules.
+// set is what the dashboards share: what they take from the shipped rules.
 type set struct {
 	// alertNames are the alerts of deploy/prometheus/*.rules.yml, sorted.
 	alertNames []string
+	// burn are the burn-rate alerts' long windows and thresholds, shortest
+	// window first.
+	burn []burnThreshold
+}
+
+// burnFor returns the burn-rate alert threshold of window.
+func (s *set) burnFor(window string) burnThreshold {
+	for _, b := range s.burn {
+		if b.window == window {
+			return b
+		}
+	}
+	panic(fmt.Sprintf("no burn-rate alert on window %s in the rule files", window))
+}
+
+// burnColors colours a burn rate over one window: green below the
+// threshold of the alert on that window, the alert's severity colour at or
+// above it.
+func (s *set) burnColors(window string) map[string]any {
+	b := s.burnFor(window)
+	return thresholds("green", b.rate, b.color())
+}
+
+// burnLines draws every burn-rate alert's threshold, in its severity's
+// colour, on a graph of the burn rates over all the windows.
+func (s *set) burnLines() map[string]any {
+	byRate := slices.Clone(s.burn)
+	sort.SliceStable(byRate, func(i, j int) bool { return byRate[i].rate < byRate[j].rate })
+	var steps []any
+	for _, b := range byRate {
+		steps = append(steps, b.rate, b.color())
+	}
+	return thresholds("green", steps...)
+}
+
+// burnWindows returns the alerts' long windows as a regular expression.
+func (s *set) burnWindows() string {
+	var windows []string
+	for _, b := range s.burn {
+		windows = append(windows, b.window)
+	}
+	return strings.Join(windows, "|")
+}
+
+// burnSummary says when the shipped burn-rate alerts fire, for panel
+// descriptions: "page alerts (red) above 14.4 (1h) and 6 (6h); ticket
+// alerts (orange) above 3 (1d) and 1 (3d)".
+func (s *set) burnSummary() string {
+	bySeverity := map[string][]string{}
+	for _, b := range s.burn {
+		bySeverity[b.severity] = append(bySeverity[b.severity],
+			strconv.FormatFloat(b.rate, 'f', -1, 64)+" ("+b.window+")")
+	}
+	var parts []string
+	for _, severity := range sortedKeys(bySeverity) {
+		parts = append(parts, severity+" alerts ("+severityColors()[severity]+") above "+strings.Join(bySeverity[severity], " and "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // firingAlerts selects the firing alerts of the shipped rules, in the
@@ -185,4 +246,54 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Counting what a counter added over a time range or a graph's interval.
+//
+// increase() needs two samples in its window, so it cannot see a series
+// step from nothing to its first value: a counter that appears at its first
+// increment (probe_failures_total{reason}, "a reason appears once it has
+// occurred") would lose that increment, and a reason that occurred once
+// would count 0. And increase() over $__rate_interval, drawn at every
+// $__interval, counts an increment in every bar whose window holds it.
+
+// absentFor is how long a counter must have had no sample before a window
+// for it to count from zero in the window. Range selectors skip the
+// staleness markers of failed scrapes and restarts, and an hour rides out a
+// restart of the daemon or of Prometheus, so a counter the daemon restores
+// from its state file is not counted again from zero after one.
+const absentFor = "1h"
+
+// lookback is Prometheus's default lookback delta: how far back an instant
+// query finds a series' value.
+const lookback = "5m"
+
+// appearedIncrease returns how much a counter that appears at its first
+// increment rose over window: increase() where the series had a value in
+// the absentFor before the window, and otherwise its last value in the
+// window, every increment of which happened inside it.
+func appearedIncrease(selector, window string) string {
+	before := `last_over_time(` + selector + `[` + absentFor + `] offset ` + window + `)`
+	return `(increase(` + selector + `[` + window + `]) and ` + before + `) or (last_over_time(` +
+		selector + `[` + window + `]) unless ` + before + `)`
+}
+
+// risePerInterval returns how much a counter rose in each interval of a
+// graph: its last value in the interval ($__interval, which is the graph's
+// step) minus its last value before it. The intervals tile the graph, and
+// the bars add up to exactly the counter's rise over the time range.
+//
+// fromZero is for counters that appear at their first increment or start
+// again at zero when the daemon restarts: a series without a value in the
+// absentFor before the interval counts from zero, and a drop (a restart)
+// counts the value after it. The other counters exist from the start and
+// are restored from the state file: without a value in the lookback before
+// the interval (a new SLO), or after a drop (a lost state file), the
+// interval is left out rather than counting their whole past again.
+func risePerInterval(selector string, fromZero bool) string {
+	last := `last_over_time(` + selector + `[$__interval])`
+	if !fromZero {
+		return `(` + last + ` - last_over_time(` + selector + `[` + lookback + `] offset $__interval) >= 0)`
+	}
+	return `(` + last + ` - last_over_time(` + selector + `[` + absentFor + `] offset $__interval) >= 0) or ` + last
 }

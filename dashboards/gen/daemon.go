@@ -26,7 +26,7 @@ func (s *set) daemon() *dashboard {
 	b.add(4, 4, withMappings(stat("Scraped", "Whether Prometheus's last scrape of the daemon succeeded (up).", "none",
 		q(`max by (instance) (`+d("up")+`)`, "{{instance}}")), upDown()))
 	versions := stat("Version", "reliabilityd_build_info: version and revision of each daemon.", "none",
-		q(`max by (instance, version, revision) (`+d("reliabilityd_build_info")+`)`, "{{version}} ({{revision}})"))
+		q(`max by (instance, version, revision) (`+d("reliabilityd_build_info")+`)`, "{{instance}}: {{version}} ({{revision}})"))
 	versions.Options["textMode"] = "name"
 	b.add(5, 4, versions)
 	b.add(5, 4, withMappings(stat("Configuration", "Whether the last load or reload of the configuration succeeded (reliabilityd_config_last_reload_successful); after a failure the previous one stays in force.", "none",
@@ -39,31 +39,31 @@ func (s *set) daemon() *dashboard {
 
 	b.row("Scheduling")
 	b.add(12, 8, timeseries("Scheduler lag", "Delay between a run's due time and its start (reliabilityd_scheduler_lag_seconds), per scheduler: probes, capacity sources, backup checks.", "s",
-		quantiles("reliabilityd_scheduler_lag_seconds", ", scheduler", "{{scheduler}}")...))
+		quantiles("reliabilityd_scheduler_lag_seconds", ", scheduler", "{{instance}} {{scheduler}}")...))
 	b.add(12, 8, bars("Late and skipped runs",
 		"Runs started more than min(10 % of the interval, 1 s) late, and runs skipped because the previous run of the same probe was still going or the scheduler woke up more than an interval late.", "ops",
-		q(rate("sum", ", scheduler", "reliabilityd_scheduler_late_runs_total"), "{{scheduler}} late"),
-		q(rate("sum", ", scheduler", "reliabilityd_scheduler_skipped_runs_total"), "{{scheduler}} skipped")))
+		q(rate("sum", ", scheduler", "reliabilityd_scheduler_late_runs_total"), "{{instance}} {{scheduler}} late"),
+		q(rate("sum", ", scheduler", "reliabilityd_scheduler_skipped_runs_total"), "{{instance}} {{scheduler}} skipped")))
 	b.add(8, 8, withOverrides(timeseries("Runs in flight", "Runs in flight against the concurrency cap (dashed; global.max_concurrent_probes for the probes).", "short",
-		q(`max by (instance, scheduler) (`+d("reliabilityd_scheduler_runs_in_flight")+`)`, "{{scheduler}}"),
-		q(`max by (instance, scheduler) (`+d("reliabilityd_scheduler_max_concurrent_runs")+`)`, "{{scheduler}} cap")), dashed("B")))
+		q(`max by (instance, scheduler) (`+d("reliabilityd_scheduler_runs_in_flight")+`)`, "{{instance}} {{scheduler}}"),
+		q(`max by (instance, scheduler) (`+d("reliabilityd_scheduler_max_concurrent_runs")+`)`, "{{instance}} {{scheduler}} cap")), dashed("B")))
 	b.add(8, 8, timeseries("Scheduled", "Probes, capacity sources and backup checks scheduled (reliabilityd_scheduler_probes).", "short",
-		q(`max by (instance, scheduler) (`+d("reliabilityd_scheduler_probes")+`)`, "{{scheduler}}")))
+		q(`max by (instance, scheduler) (`+d("reliabilityd_scheduler_probes")+`)`, "{{instance}} {{scheduler}}")))
 	b.add(8, 8, timeseries("Probe runs per wakeup", "Probe runs per scheduler wakeup: how well start phases are batched (--scheduler.slot).", "short",
 		q(`sum by (instance) (rate(`+d("probe_runs_total")+`[$__rate_interval])) / `+rate("sum", "", "reliabilityd_scheduler_wakeups_total", `scheduler="probes"`), "{{instance}}")))
 	b.add(24, 7, timeseries("Probe runs by service", "Probe runs per second of each selected service (probe_runs_total).", "ops",
 		q(`sum by (service) (rate(`+d("probe_runs_total", byService)+`[$__rate_interval]))`, "{{service}}")))
 
 	b.row("Configuration, evaluation and state")
-	b.add(8, 7, bars("Configuration reloads", "Loads and reloads of the configuration per interval, by result (reliabilityd_config_reloads_total).", "short",
-		q(`sum by (instance, result) (increase(`+d("reliabilityd_config_reloads_total")+`[$__rate_interval]))`, "{{result}}")))
+	b.add(8, 7, bars("Configuration reloads", "Loads and reloads of the configuration in each bar's interval, by result (reliabilityd_config_reloads_total); a restart counts its first load.", "short",
+		q(`sum by (instance, result) (`+risePerInterval(d("reliabilityd_config_reloads_total"), true)+`)`, "{{instance}} {{result}}")))
 	b.add(8, 7, timeseries("SLO evaluation", "Time of one evaluation of every SLO, capacity resource and recovery figure (reliabilityd_slo_evaluation_duration_seconds).", "s",
 		quantiles("reliabilityd_slo_evaluation_duration_seconds", "", "{{instance}}")...))
 	b.add(8, 7, timeseries("Time since the last evaluation", "reliabilityd_slo_last_evaluation_timestamp_seconds: should stay below global.evaluation_interval.", "s",
 		q(since("reliabilityd_slo_last_evaluation_timestamp_seconds"), "{{instance}}")))
 	b.add(8, 7, bars("State flushes", "State flushes per second, and failed ones (reliabilityd_state_flushes_total, reliabilityd_state_flush_failures_total).", "ops",
-		q(rate("sum", "", "reliabilityd_state_flushes_total"), "flushes"),
-		q(rate("sum", "", "reliabilityd_state_flush_failures_total"), "failures")))
+		q(rate("sum", "", "reliabilityd_state_flushes_total"), "{{instance}} flushes"),
+		q(rate("sum", "", "reliabilityd_state_flush_failures_total"), "{{instance}} failures")))
 	b.add(8, 7, timeseries("State flush duration", "Time to write the state file (reliabilityd_state_flush_duration_seconds).", "s",
 		quantiles("reliabilityd_state_flush_duration_seconds", "", "{{instance}}")...))
 	b.add(8, 7, withThresholds(timeseries("Time since the last good flush", "reliabilityd_state_last_flush_success_timestamp_seconds: a restart loses what happened since; the shipped alert fires above 5 minutes.", "s",
@@ -71,11 +71,11 @@ func (s *set) daemon() *dashboard {
 	b.add(8, 7, timeseries("State file size", "Size of the state file last written (reliabilityd_state_size_bytes).", "bytes",
 		q(`max by (instance) (`+d("reliabilityd_state_size_bytes")+`)`, "{{instance}}")))
 	b.add(8, 7, timeseries("Kept for removed objects", "SLOs and capacity resources removed from the configuration whose history is still kept in case they come back (reliabilityd_slo_orphaned, reliabilityd_capacity_orphaned).", "short",
-		q(`max by (instance) (`+d("reliabilityd_slo_orphaned")+`)`, "SLOs"),
-		q(`max by (instance) (`+d("reliabilityd_capacity_orphaned")+`)`, "capacity resources")))
+		q(`max by (instance) (`+d("reliabilityd_slo_orphaned")+`)`, "{{instance}} SLOs"),
+		q(`max by (instance) (`+d("reliabilityd_capacity_orphaned")+`)`, "{{instance}} capacity resources")))
 	b.add(8, 7, withThresholds(stat("Problems since start", "State files found corrupt and moved aside (reliabilityd_state_corrupt_files_total), and probe results stamped in the future and not counted (reliabilityd_slo_future_events_total): both should stay 0.", "none",
-		q(`max by (instance) (`+d("reliabilityd_state_corrupt_files_total")+`)`, "corrupt state files"),
-		q(`max by (instance) (`+d("reliabilityd_slo_future_events_total")+`)`, "future results")), thresholds("green", 1, "red")))
+		q(`max by (instance) (`+d("reliabilityd_state_corrupt_files_total")+`)`, "{{instance}} corrupt state files"),
+		q(`max by (instance) (`+d("reliabilityd_slo_future_events_total")+`)`, "{{instance}} future results")), thresholds("green", 1, "red")))
 
 	b.row("Scrape cost")
 	b.add(8, 7, timeseries("Scrape duration", "How long Prometheus took to scrape the daemon (scrape_duration_seconds, recorded by Prometheus).", "s",
@@ -90,8 +90,8 @@ func (s *set) daemon() *dashboard {
 		q(`max by (instance) (`+d("process_resident_memory_bytes")+`)`, "{{instance}} resident"),
 		q(`max by (instance) (`+d("go_memstats_heap_inuse_bytes")+`)`, "{{instance}} heap in use")))
 	b.add(8, 7, timeseries("Metric requests", "Requests to /metrics per second by status code (promhttp_metric_handler_requests_total), and goroutines (go_goroutines).", "short",
-		q(rate("sum", ", code", "promhttp_metric_handler_requests_total"), "{{code}}"),
-		q(`max by (instance) (`+d("go_goroutines")+`)`, "goroutines")))
+		q(rate("sum", ", code", "promhttp_metric_handler_requests_total"), "{{instance}} {{code}}"),
+		q(`max by (instance) (`+d("go_goroutines")+`)`, "{{instance}} goroutines")))
 
 	job := labelValues("Job", "job", "reliabilityd_build_info", true)
 	instance := labelValues("Instance", "instance", sel("reliabilityd_build_info", byJob), true)

@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // TestCommittedDashboardsAreFresh fails when dashboards/*.json is not what
@@ -153,33 +157,121 @@ func TestAlertNames(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	names := func() ([]string, error) {
+		rules, err := readRules(dir)
+		if err != nil {
+			return nil, err
+		}
+		return alertNames(rules)
+	}
 	write("b.rules.yml", "groups:\n  - name: g\n    rules:\n      - {alert: Zeta, expr: up == 0}\n      - {record: r:up, expr: up}\n")
 	write("a.rules.yml", "groups:\n  - name: h\n    rules:\n      - {alert: Alpha, expr: up == 0}\n      - {alert: Zeta, expr: up == 1}\n")
 	write("notes.yml", "groups:\n  - name: i\n    rules:\n      - {alert: Ignored, expr: up}\n")
-	names, err := alertNames(dir)
-	if err != nil || !slices.Equal(names, []string{"Alpha", "Zeta"}) {
-		t.Errorf("alertNames = %q, %v; want [Alpha Zeta]", names, err)
+	if got, err := names(); err != nil || !slices.Equal(got, []string{"Alpha", "Zeta"}) {
+		t.Errorf("alertNames = %q, %v; want [Alpha Zeta]", got, err)
 	}
 	write("c.rules.yml", "groups:\n  - name: j\n    rules:\n      - {alert: \"Bad|Name\", expr: up}\n")
-	if _, err := alertNames(dir); err == nil || !strings.Contains(err.Error(), `"Bad|Name"`) {
+	if _, err := names(); err == nil || !strings.Contains(err.Error(), `"Bad|Name"`) {
 		t.Errorf("alertNames with a name that is no identifier: %v", err)
 	}
-	if _, err := alertNames(t.TempDir()); err == nil {
-		t.Error("alertNames of a directory without rule files: no error")
+	if _, err := readRules(t.TempDir()); err == nil {
+		t.Error("readRules of a directory without rule files: no error")
+	}
+}
+
+// TestBurnThresholds reads the long window, threshold and severity of each
+// multiwindow burn-rate condition, whatever the layout of the expression,
+// and refuses what it could not colour.
+func TestBurnThresholds(t *testing.T) {
+	pair := func(long, short, rate string) string {
+		return `slo_burn_rate{window="` + long + `"} > ` + rate + "\n  and ignoring (window)\n  slo_burn_rate{window=\"" + short + `"} > ` + rate
+	}
+	tests := []struct {
+		name    string
+		rules   []fileRule
+		want    []burnThreshold
+		wantErr string
+	}{
+		{
+			name: "page and ticket, sorted by window",
+			rules: []fileRule{
+				{rule: rule{Alert: "Ticket", Expr: "(" + pair("3d", "6h", "1") + ") or (" + pair("1d", "2h", "3") + ")", Labels: map[string]string{"severity": "ticket"}}},
+				{rule: rule{Alert: "Page", Expr: pair("1h", "5m", "14.4") + " or " + pair("6h", "30m", "6"), Labels: map[string]string{"severity": "page"}}},
+				{rule: rule{Alert: "Other", Expr: `slo_burn_rate{window="1h"} > 2`, Labels: map[string]string{"severity": "page"}}},
+			},
+			want: []burnThreshold{
+				{window: "1h", length: model.Duration(time.Hour), rate: 14.4, severity: "page"},
+				{window: "6h", length: model.Duration(6 * time.Hour), rate: 6, severity: "page"},
+				{window: "1d", length: model.Duration(24 * time.Hour), rate: 3, severity: "ticket"},
+				{window: "3d", length: model.Duration(72 * time.Hour), rate: 1, severity: "ticket"},
+			},
+		},
+		{
+			name:    "unknown severity",
+			rules:   []fileRule{{rule: rule{Alert: "Page", Expr: pair("1h", "5m", "14.4"), Labels: map[string]string{"severity": "critical"}}, file: "f.yml"}},
+			wantErr: `f.yml: alert Page: severity "critical", want one of ["page" "ticket"]`,
+		},
+		{
+			name: "a window twice",
+			rules: []fileRule{
+				{rule: rule{Alert: "A", Expr: pair("1h", "5m", "14.4"), Labels: map[string]string{"severity": "page"}}},
+				{rule: rule{Alert: "B", Expr: pair("1h", "5m", "10"), Labels: map[string]string{"severity": "page"}}, file: "f.yml"},
+			},
+			wantErr: "f.yml: alert B: a second burn-rate threshold on window 1h",
+		},
+		{
+			name:    "none",
+			rules:   []fileRule{{rule: rule{Alert: "Down", Expr: "up == 0"}}},
+			wantErr: "no burn-rate alert in the rule files",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := burnThresholds(tc.rules)
+			switch {
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error %v, want one containing %q", err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case !slices.Equal(got, tc.want):
+				t.Errorf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBurnColorsFollowRules: the report's burn columns and graphs colour at
+// the thresholds of the shipped rules, each window at its own alert's.
+func TestBurnColorsFollowRules(t *testing.T) {
+	s, err := loadSet(filepath.Join("..", "..", rulesDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"1h": "14.4 red", "6h": "6 red", "1d": "3 orange", "3d": "1 orange"}
+	got := map[string]string{}
+	for _, b := range s.burn {
+		steps := s.burnColors(b.window)["steps"].([]any)
+		last := steps[len(steps)-1].(map[string]any)
+		got[b.window] = fmt.Sprint(last["value"], " ", last["color"])
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("burn colours %v, want %v (deploy/prometheus/slo.rules.yml)", got, want)
 	}
 }
 
 // TestAlertPanelsListShippedAlerts: the alert panels select exactly the
 // alerts of deploy/prometheus.
 func TestAlertPanelsListShippedAlerts(t *testing.T) {
-	names, err := alertNames(filepath.Join("..", "..", rulesDir))
+	s, err := loadSet(filepath.Join("..", "..", rulesDir))
 	if err != nil {
 		t.Fatal(err)
 	}
+	names := s.alertNames
 	if len(names) < 10 || !slices.Contains(names, "SLOErrorBudgetBurnPage") || !slices.Contains(names, "ReliabilitydDown") {
 		t.Fatalf("alert names of the shipped rules: %q", names)
 	}
-	s := &set{alertNames: names}
 	want := `alertname=~"` + strings.Join(names, "|") + `"`
 	found := 0
 	walkPanels(s.report().Panels, func(p *panel) {

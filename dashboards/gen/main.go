@@ -1,8 +1,9 @@
 // Command gen writes the Grafana dashboards of dashboards/*.json: the
 // reliability report, the service detail, capacity planning, recovery and
 // continuity, and the daemon itself. The JSON is generated so that the five
-// dashboards share one way of filtering, linking and labelling, and so that
-// the alert panel lists exactly the alerts of deploy/prometheus/*.rules.yml.
+// dashboards share one way of filtering, linking and labelling, so that the
+// alert panel lists exactly the alerts of deploy/prometheus/*.rules.yml, and
+// so that the burn-rate panels colour at exactly those alerts' thresholds.
 //
 // From the repository root:
 //
@@ -24,7 +25,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 
+	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 )
 
@@ -110,11 +114,10 @@ func moduleRoot() (string, error) {
 // generate returns every dashboard file's name and content, from the rule
 // files in rules.
 func generate(rules string) (map[string][]byte, error) {
-	names, err := alertNames(rules)
+	s, err := loadSet(rules)
 	if err != nil {
 		return nil, err
 	}
-	s := &set{alertNames: names}
 	files := map[string][]byte{}
 	for _, d := range []*dashboard{s.report(), s.service(), s.capacity(), s.recovery(), s.daemon()} {
 		data, err := encode(d)
@@ -124,6 +127,24 @@ func generate(rules string) (map[string][]byte, error) {
 		files[d.UID+".json"] = data
 	}
 	return files, nil
+}
+
+// loadSet reads what the dashboards take from the rule files in dir: the
+// alert names and the burn-rate thresholds.
+func loadSet(dir string) (*set, error) {
+	rules, err := readRules(dir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := alertNames(rules)
+	if err != nil {
+		return nil, err
+	}
+	burn, err := burnThresholds(rules)
+	if err != nil {
+		return nil, err
+	}
+	return &set{alertNames: names, burn: burn}, nil
 }
 
 // encode writes a dashboard as JSON with sorted keys, two-space indent and
@@ -159,15 +180,25 @@ var alertNameRe = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 // ruleFile is the part of a Prometheus rule file the generator reads.
 type ruleFile struct {
 	Groups []struct {
-		Rules []struct {
-			Alert string `yaml:"alert"`
-		} `yaml:"rules"`
+		Rules []rule `yaml:"rules"`
 	} `yaml:"groups"`
 }
 
-// alertNames returns the names of the alerts in dir/*.rules.yml, sorted and
-// unique.
-func alertNames(dir string) ([]string, error) {
+type rule struct {
+	Alert  string            `yaml:"alert"`
+	Expr   string            `yaml:"expr"`
+	Labels map[string]string `yaml:"labels"`
+}
+
+// fileRule is an alerting rule and the file it is in, for error messages.
+type fileRule struct {
+	rule
+	file string
+}
+
+// readRules returns the alerting rules of dir/*.rules.yml, file by file in
+// name order.
+func readRules(dir string) ([]fileRule, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, rulesGlob))
 	if err != nil {
 		return nil, err
@@ -175,7 +206,7 @@ func alertNames(dir string) ([]string, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("no %s in %s", rulesGlob, dir)
 	}
-	seen := map[string]bool{}
+	var rules []fileRule
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -187,19 +218,84 @@ func alertNames(dir string) ([]string, error) {
 		}
 		for _, g := range rf.Groups {
 			for _, r := range g.Rules {
-				switch {
-				case r.Alert == "":
-				case !alertNameRe.MatchString(r.Alert):
-					// The names go into a regular expression unquoted.
-					return nil, fmt.Errorf("%s: alert name %q is not an identifier", p, r.Alert)
-				default:
-					seen[r.Alert] = true
+				if r.Alert != "" {
+					rules = append(rules, fileRule{rule: r, file: p})
 				}
 			}
 		}
 	}
-	if len(seen) == 0 {
+	if len(rules) == 0 {
 		return nil, fmt.Errorf("no alerting rule in %s/%s", dir, rulesGlob)
 	}
+	return rules, nil
+}
+
+// alertNames returns the names of the alerts, sorted and unique.
+func alertNames(rules []fileRule) ([]string, error) {
+	seen := map[string]bool{}
+	for _, r := range rules {
+		if !alertNameRe.MatchString(r.Alert) {
+			// The names go into a regular expression unquoted.
+			return nil, fmt.Errorf("%s: alert name %q is not an identifier", r.file, r.Alert)
+		}
+		seen[r.Alert] = true
+	}
 	return sortedKeys(seen), nil
+}
+
+// burnPairRe finds the long window of a multiwindow burn-rate condition
+// (SRE workbook): the long window's burn rate over a threshold, matched with
+// the short window's by "and ignoring (window)". The short window follows
+// and is not captured.
+var burnPairRe = regexp.MustCompile(`slo_burn_rate\{window="([0-9]+[smhdwy])"\}\s*>\s*([0-9]+(?:\.[0-9]+)?)\s+and\s+ignoring\s*\(\s*window\s*\)`)
+
+// severityColors are the colours of the alert severities, for thresholds
+// drawn at an alert's threshold.
+func severityColors() map[string]string {
+	return map[string]string{"page": "red", "ticket": "orange"}
+}
+
+// burnThreshold is the burn rate above which an alert fires, on its long
+// window.
+type burnThreshold struct {
+	window   string
+	length   model.Duration // of window, to sort by
+	rate     float64
+	severity string
+}
+
+// color is the severity's colour.
+func (b burnThreshold) color() string { return severityColors()[b.severity] }
+
+// burnThresholds returns the long windows of the burn-rate alerts, with
+// their thresholds and severities, shortest window first.
+func burnThresholds(rules []fileRule) ([]burnThreshold, error) {
+	var out []burnThreshold
+	seen := map[string]bool{}
+	for _, r := range rules {
+		for _, m := range burnPairRe.FindAllStringSubmatch(r.Expr, -1) {
+			length, err := model.ParseDuration(m[1])
+			if err != nil {
+				return nil, fmt.Errorf("%s: alert %s: window %q: %w", r.file, r.Alert, m[1], err)
+			}
+			rate, err := strconv.ParseFloat(m[2], 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: alert %s: threshold %q: %w", r.file, r.Alert, m[2], err)
+			}
+			severity := r.Labels["severity"]
+			if _, ok := severityColors()[severity]; !ok {
+				return nil, fmt.Errorf("%s: alert %s: severity %q, want one of %q", r.file, r.Alert, severity, sortedKeys(severityColors()))
+			}
+			if seen[m[1]] {
+				return nil, fmt.Errorf("%s: alert %s: a second burn-rate threshold on window %s", r.file, r.Alert, m[1])
+			}
+			seen[m[1]] = true
+			out = append(out, burnThreshold{window: m[1], length: length, rate: rate, severity: severity})
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New(`no burn-rate alert in the rule files: want slo_burn_rate{window="<long>"} > <threshold> and ignoring (window) ...`)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].length < out[j].length })
+	return out, nil
 }

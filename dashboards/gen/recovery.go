@@ -18,17 +18,21 @@ func (s *set) recovery() *dashboard {
 	inRange := func(agg, labels, metric string, matchers ...string) string {
 		return agg + ` by (service` + labels + `) (increase(` + svc(metric, matchers...) + `[$__range]))`
 	}
+	// The RTO applies to unplanned outages only: recovery_outage_elapsed_seconds
+	// counts a planned one (started in maintenance) too.
+	unplannedElapsed := svcBy("max", svc("recovery_outage_elapsed_seconds")+
+		` unless on (job, instance, service) `+svc("recovery_outage_planned")+` == 1`)
 
 	b.row("Compliance")
 	b.add(24, 8, table("Services",
-		"Each service with a recovery section: its objectives, the open outage against the RTO, the last closed unplanned outage, MTTR, MTBF and unplanned downtime over the recovery window (recovery.window), and outages and RTO breaches over this dashboard's time range.",
+		"Each service with a recovery section: its objectives, the open outage, and how long it has lasted against the RTO unless it is planned (started in maintenance), the last closed unplanned outage, MTTR, MTBF and unplanned downtime over the recovery window (recovery.window), and outages and RTO breaches over this dashboard's time range.",
 		[]string{"service"},
 		[]column{
 			{query: q(svcBy("max", svc("recovery_rto_seconds")), ""), header: "RTO", unit: "s"},
 			{query: q(svcBy("max", svc("recovery_rpo_seconds")), ""), header: "RPO", unit: "s"},
 			{query: q(svcBy("max", svc("recovery_window_seconds")), ""), header: "Window", unit: "s"},
 			{query: q(svcBy("max", svc("recovery_outage_active")), ""), header: "Outage", mappings: outageMap(), cell: "color-background"},
-			{query: q(svcBy("max", svc("recovery_outage_elapsed_seconds")), ""), header: "Open outage", unit: "s"},
+			{query: q(unplannedElapsed, ""), header: "Open unplanned outage", unit: "s"},
 			{query: q(svcBy("max", svc("recovery_outage_elapsed_rto_ratio")), ""), header: "Open outage / RTO", unit: "percentunit",
 				thresholds: thresholds("green", 0.5, "orange", 1, "red"), cell: "color-text"},
 			{query: q(svcBy("max", svc("recovery_last_outage_duration_seconds")), ""), header: "Last outage", unit: "s"},
@@ -46,8 +50,8 @@ func (s *set) recovery() *dashboard {
 	b.add(24, 5, stateTimeline("Outages", "Whether each service was in an outage (recovery_outage_active), as Prometheus scraped it.", outageMap(),
 		q(svcBy("max", svc("recovery_outage_active")), "{{service}}")))
 	b.add(12, 8, withOverrides(timeseries("Open outage vs RTO",
-		"How long the open outage has lasted (recovery_outage_elapsed_seconds) against the RTO (dashed).", "s",
-		q(svcBy("max", svc("recovery_outage_elapsed_seconds")), "{{service}} open outage"),
+		"How long the open unplanned outage has lasted (recovery_outage_elapsed_seconds) against the RTO (dashed). A planned outage (started in maintenance, recovery_outage_planned) is not drawn: the RTO does not apply to it.", "s",
+		q(unplannedElapsed, "{{service}} open unplanned outage"),
 		q(svcBy("max", svc("recovery_rto_seconds")), "{{service}} RTO")), dashed("B")))
 	b.add(12, 8, withOverrides(timeseries("Last outage vs RTO",
 		"Duration of the latest closed unplanned outage (recovery_last_outage_duration_seconds) against the RTO (dashed).", "s",
@@ -78,8 +82,8 @@ func (s *set) recovery() *dashboard {
 		"Age of each backup's latest good recovery point (recovery_point_age_seconds) against the service's RPO (dashed).", "s",
 		q(backupBy("max", "", backup("recovery_point_age_seconds")), "{{service}}/{{backup}}"),
 		q(svcBy("max", svc("recovery_rpo_seconds")), "{{service}} RPO")), dashed("B")))
-	b.add(12, 8, bars("Backup check failures by reason", "Failed checks per interval by reason (recovery_backup_check_failures_total).", "short",
-		q(backupBy("sum", ", reason", `increase(`+backup("recovery_backup_check_failures_total")+`[$__rate_interval])`), "{{service}}/{{backup}}: {{reason}}")))
+	b.add(12, 8, bars("Backup check failures by reason", "Failed checks in each bar's interval by reason (recovery_backup_check_failures_total), the first failure of a reason included.", "short",
+		q(backupBy("sum", ", reason", risePerInterval(backup("recovery_backup_check_failures_total"), true)), "{{service}}/{{backup}}: {{reason}}")))
 
 	b.row("Drills")
 	b.add(24, 6, table("Drills",

@@ -45,34 +45,38 @@ func (s *set) report() *dashboard {
 	b.row("Service-level objectives")
 	window := func(metric, w string) string { return sel(metric, byService, `window="`+w+`"`) }
 	sloBy := func(agg, expr string) string { return agg + ` by (service, slo) (` + expr + `)` }
-	burn := func(w string) column {
-		return column{query: q(sloBy("max", window("slo_burn_rate", w)), ""), header: "Burn " + w, decimals: intp(2),
-			thresholds: thresholds("green", 1, "orange", 6, "red"), cell: "color-text"}
+	columns := []column{
+		{query: q(`max by (service, slo, sli, period) (`+sel("slo_info", byService)+`)`, ""), hidden: true},
+		{query: q(sloBy("max", sel("slo_objective_ratio", byService)), ""), header: "Objective", unit: "percentunit", decimals: intp(3)},
+		{query: q(sloBy("max", window("slo_sli_ratio", "full")), ""), header: "SLI (SLO window)", unit: "percentunit", decimals: intp(3)},
+		{query: q(sloBy("max", window("slo_sli_ratio", "full")+` >= bool on (job, instance, service, slo) slo_objective_ratio`), ""),
+			header: "Met", mappings: yesNo(), cell: "color-background"},
+		{query: q(sloBy("sum", `increase(`+sel("slo_events_total", byService, `result="good"`)+`[$__range])`)+
+			" / "+sloBy("sum", `increase(`+sel("slo_events_total", byService)+`[$__range])`), ""),
+			header: "SLI (time range)", unit: "percentunit", decimals: intp(3)},
+		{query: q(sloBy("max", sel("slo_error_budget_remaining_ratio", byService)), ""), header: "Budget left", unit: "percentunit",
+			decimals: intp(1), thresholds: thresholds("red", 0, "orange", 0.25, "green"), cell: "color-text"},
 	}
+	// A column per window of the burn-rate alerts, coloured at that alert's
+	// threshold.
+	for _, burn := range s.burn {
+		columns = append(columns, column{query: q(sloBy("max", window("slo_burn_rate", burn.window)), ""), header: "Burn " + burn.window,
+			decimals: intp(2), thresholds: s.burnColors(burn.window), cell: "color-text"})
+	}
+	columns = append(columns,
+		column{query: q(sloBy("min", sel("slo_error_budget_exhaustion_forecast_seconds", byService)), ""), header: "Budget spent in", unit: "s"},
+		column{query: q(sloBy("max", window("slo_window_events", "full")), ""), header: "Events", unit: "short"},
+		column{query: q(sloBy("max", sel("slo_window_excluded_events", byService)), ""), header: "Planned downtime events", unit: "short"},
+	)
 	b.add(24, 10, table("SLOs",
-		"Each SLO over its own window (rolling, or the current calendar period), as the daemon computes it, and over this dashboard's time range from the raw event counters: pick \"This month\" or \"Previous month\" in the time picker for a calendar report. Burn rates: 1 spends the budget in exactly one window length; the shipped alerts page at 14.4 (1h) and 6 (6h).",
+		"Each SLO over its own window (rolling, or the current calendar period), as the daemon computes it, and over this dashboard's time range from the raw event counters: pick \"This month\" or \"Previous month\" in the time picker for a calendar report. Burn rates: 1 spends the budget in exactly one window length; each column turns to its alert's colour at that alert's threshold: "+s.burnSummary()+" (deploy/prometheus/slo.rules.yml).",
 		[]string{"service", "slo", "sli", "period"},
-		[]column{
-			{query: q(`max by (service, slo, sli, period) (`+sel("slo_info", byService)+`)`, ""), hidden: true},
-			{query: q(sloBy("max", sel("slo_objective_ratio", byService)), ""), header: "Objective", unit: "percentunit", decimals: intp(2)},
-			{query: q(sloBy("max", window("slo_sli_ratio", "full")), ""), header: "SLI (SLO window)", unit: "percentunit", decimals: intp(3)},
-			{query: q(sloBy("max", window("slo_sli_ratio", "full")+` >= bool on (job, instance, service, slo) slo_objective_ratio`), ""),
-				header: "Met", mappings: yesNo(), cell: "color-background"},
-			{query: q(sloBy("sum", `increase(`+sel("slo_events_total", byService, `result="good"`)+`[$__range])`)+
-				" / "+sloBy("sum", `increase(`+sel("slo_events_total", byService)+`[$__range])`), ""),
-				header: "SLI (time range)", unit: "percentunit", decimals: intp(3)},
-			{query: q(sloBy("max", sel("slo_error_budget_remaining_ratio", byService)), ""), header: "Budget left", unit: "percentunit",
-				decimals: intp(1), thresholds: thresholds("red", 0, "orange", 0.25, "green"), cell: "color-text"},
-			burn("1h"), burn("6h"), burn("1d"), burn("3d"),
-			{query: q(sloBy("min", sel("slo_error_budget_exhaustion_forecast_seconds", byService)), ""), header: "Budget spent in", unit: "s"},
-			{query: q(sloBy("max", window("slo_window_events", "full")), ""), header: "Events", unit: "short"},
-			{query: q(sloBy("max", sel("slo_window_excluded_events", byService)), ""), header: "Planned downtime events", unit: "short"},
-		},
+		columns,
 		map[string][]map[string]any{"service": serviceLink()}))
 	b.add(12, 8, withThresholds(timeseries("Burn rate over the last hour",
-		"slo_burn_rate{window=\"1h\"} of each SLO: how many times faster than allowed the budget is being spent.", "none",
+		"slo_burn_rate{window=\"1h\"} of each SLO: how many times faster than allowed the budget is being spent. The line is the threshold of the alert on the 1h window, as in the SLOs table.", "none",
 		q(sloBy("max", window("slo_burn_rate", "1h")), "{{service}}/{{slo}}")),
-		thresholds("green", 1, "orange", 14.4, "red")))
+		s.burnColors("1h")))
 	b.add(12, 8, withThresholds(timeseries("Error budget left",
 		"slo_error_budget_remaining_ratio of each SLO over time: its own window's budget, so a calendar SLO starts again at 100 % each period.",
 		"percentunit", q(sloBy("max", sel("slo_error_budget_remaining_ratio", byService)), "{{service}}/{{slo}}")),

@@ -20,12 +20,13 @@ func (s *set) service() *dashboard {
 
 	b.row("Status")
 	b.add(8, 5, withMappings(stat("Probes now", "Whether each probe's last run succeeded (probe_success).", "none",
-		q(probeBy("max", "", probe("probe_success")), "{{probe}}")), upDown()))
-	b.add(8, 5, stat("SLI in the SLO window",
-		"Each SLO's SLI over its own window, rolling or the current calendar period (slo_sli_ratio{window=\"full\"}); compare with the objective in the SLO table below.",
-		"percentunit", q(sloBy("max", slo("slo_sli_ratio", `window="full"`)), "{{slo}}")))
+		q(probeBy("max", "", probe("probe_success")), "{{service}}/{{probe}}")), upDown()))
+	b.add(8, 5, withDecimals(withThresholds(stat("SLI minus objective",
+		"Each SLO's SLI over its own window, rolling or the current calendar period (slo_sli_ratio{window=\"full\"}), minus its objective (slo_objective_ratio): green at or above 0, the objective met; red below. The SLI itself is in the SLO table below.",
+		"percentunit", q(sloBy("max", slo("slo_sli_ratio", `window="full"`))+" - "+sloBy("max", slo("slo_objective_ratio")), "{{service}}/{{slo}}")),
+		thresholds("red", 0, "green")), 3))
 	b.add(8, 5, withThresholds(stat("Error budget left", "Share of each SLO's error budget left in its window (slo_error_budget_remaining_ratio).",
-		"percentunit", q(sloBy("max", slo("slo_error_budget_remaining_ratio")), "{{slo}}")),
+		"percentunit", q(sloBy("max", slo("slo_error_budget_remaining_ratio")), "{{service}}/{{slo}}")),
 		thresholds("red", 0, "orange", 0.25, "green")))
 	b.add(6, 4, withMappings(stat("Outage", "Whether the service is in an outage now (recovery_outage_active); only services with a recovery section have one.", "none",
 		q(svcBy("max", sel("recovery_outage_active", byService)), "{{service}}")), outageMap()))
@@ -43,28 +44,31 @@ func (s *set) service() *dashboard {
 	b.add(12, 8, withOverrides(withMinMax(timeseries("SLI vs objective",
 		"Each SLO's SLI over its own window (slo_sli_ratio{window=\"full\"}) and over the last hour, against its objective (dashed).",
 		"percentunit",
-		q(sloBy("max", slo("slo_sli_ratio", `window="full"`)), "{{slo}} SLI (SLO window)"),
-		q(sloBy("max", slo("slo_sli_ratio", `window="1h"`)), "{{slo}} SLI (1h)"),
-		q(sloBy("max", slo("slo_objective_ratio")), "{{slo}} objective")), nil, 1), dashed("C")))
+		q(sloBy("max", slo("slo_sli_ratio", `window="full"`)), "{{service}}/{{slo}} SLI (SLO window)"),
+		q(sloBy("max", slo("slo_sli_ratio", `window="1h"`)), "{{service}}/{{slo}} SLI (1h)"),
+		q(sloBy("max", slo("slo_objective_ratio")), "{{service}}/{{slo}} objective")), nil, 1), dashed("C")))
 	b.add(12, 8, withThresholds(timeseries("Error budget burn-down",
 		"Share of the error budget left in each SLO's window (slo_error_budget_remaining_ratio); below 0 it is overspent. A calendar SLO's budget starts again at 100 % each period.",
-		"percentunit", q(sloBy("max", slo("slo_error_budget_remaining_ratio")), "{{slo}}")),
+		"percentunit", q(sloBy("max", slo("slo_error_budget_remaining_ratio")), "{{service}}/{{slo}}")),
 		thresholds("red", 0, "green")))
 	b.add(12, 8, withThresholds(timeseries("Burn rate",
-		"slo_burn_rate over the alerting windows: 1 spends the budget in exactly the window's length. The shipped alerts page above 14.4 (1h with 5m) and 6 (6h with 30m), and open tickets above 3 (1d with 2h) and 1 (3d with 6h).",
-		"none", q(`max by (service, slo, window) (`+slo("slo_burn_rate", `window=~"1h|6h|1d|3d"`)+`)`, "{{slo}} {{window}}")),
-		thresholds("green", 1, "orange", 6, "red", 14.4, "dark-red")))
+		"slo_burn_rate over the long windows of the shipped burn-rate alerts: 1 spends the budget in exactly the window's length. A line at each alert's threshold: "+s.burnSummary()+"; each alert also needs its short window above the threshold.",
+		"none", q(`max by (service, slo, window) (`+slo("slo_burn_rate", `window=~"`+s.burnWindows()+`"`)+`)`, "{{service}}/{{slo}} {{window}}")),
+		s.burnLines()))
 	b.add(12, 8, bars("Events",
-		"Probe runs counted by each SLO, good and bad, and those excluded as planned downtime (maintenance, outside the hours of operation), per interval.",
+		"Probe runs counted by each SLO, good and bad, and those excluded as planned downtime (maintenance, outside the hours of operation), in each bar's interval (slo_events_total, slo_excluded_events_total).",
 		"short",
-		q(`sum by (service, slo, result) (increase(`+slo("slo_events_total")+`[$__rate_interval]))`, "{{slo}} {{result}}"),
-		q(`sum by (service, slo, reason) (increase(`+slo("slo_excluded_events_total")+`[$__rate_interval]))`, "{{slo}} excluded: {{reason}}")))
+		q(`sum by (service, slo, result) (`+risePerInterval(slo("slo_events_total"), false)+`)`, "{{service}}/{{slo}} {{result}}"),
+		q(`sum by (service, slo, reason) (`+risePerInterval(slo("slo_excluded_events_total"), false)+`)`, "{{service}}/{{slo}} excluded: {{reason}}")))
 	b.add(24, 7, table("SLOs",
-		"Each SLO's definition and its figures in its own window: events counted, bad events the budget allows, bad events so far, and the time until the budget is spent at the last hour's burn rate.",
+		"Each SLO's definition and its figures in its own window: the SLI and whether it meets the objective, events counted, bad events the budget allows, bad events so far, and the time until the budget is spent at the last hour's burn rate.",
 		[]string{"service", "slo", "sli", "period"},
 		[]column{
 			{query: q(`max by (service, slo, sli, period) (`+slo("slo_info")+`)`, ""), hidden: true},
-			{query: q(sloBy("max", slo("slo_objective_ratio")), ""), header: "Objective", unit: "percentunit", decimals: intp(2)},
+			{query: q(sloBy("max", slo("slo_objective_ratio")), ""), header: "Objective", unit: "percentunit", decimals: intp(3)},
+			{query: q(sloBy("max", slo("slo_sli_ratio", `window="full"`)), ""), header: "SLI", unit: "percentunit", decimals: intp(3)},
+			{query: q(sloBy("max", slo("slo_sli_ratio", `window="full"`)+` >= bool on (job, instance, service, slo) slo_objective_ratio`), ""),
+				header: "Met", mappings: yesNo(), cell: "color-background"},
 			{query: q(sloBy("max", slo("slo_latency_threshold_seconds")), ""), header: "Latency below", unit: "s"},
 			{query: q(sloBy("max", slo("slo_window_start_timestamp_seconds"))+" * 1000", ""), header: "Window start", unit: "dateTimeAsIso"},
 			{query: q(sloBy("max", slo("slo_window_seconds")), ""), header: "Window", unit: "s"},
@@ -88,7 +92,7 @@ func (s *set) service() *dashboard {
 		nil, 1))
 	quantile := func(phi string) query {
 		return q(`histogram_quantile(`+phi+`, sum by (service, probe, le) (rate(`+probe("probe_latency_seconds_bucket")+`[$__rate_interval])))`,
-			"{{probe}} p"+phi[2:])
+			"{{service}}/{{probe}} p"+phi[2:])
 	}
 	b.add(12, 8, timeseries("Latency of successful runs",
 		"Quantiles of probe_latency_seconds: successful runs only, so a fast refusal never looks like good latency.", "s",
@@ -97,25 +101,25 @@ func (s *set) service() *dashboard {
 		q(probeBy("max", "", probe("probe_duration_seconds")), "{{service}}/{{probe}}")))
 	b.add(12, 8, timeseries("Phases of the last run",
 		"probe_phase_duration_seconds: resolve, connect, tls, processing (request to first byte) and transfer; only the phases the run reached.", "s",
-		q(probeBy("max", ", phase", probe("probe_phase_duration_seconds")), "{{probe}} {{phase}}")))
-	b.add(12, 8, bars("Failures by reason", "Failed runs per interval by reason (probe_failures_total).", "short",
-		q(probeBy("sum", ", reason", `increase(`+probe("probe_failures_total")+`[$__rate_interval])`), "{{probe}}: {{reason}}")))
+		q(probeBy("max", ", phase", probe("probe_phase_duration_seconds")), "{{service}}/{{probe}} {{phase}}")))
+	b.add(12, 8, bars("Failures by reason", "Failed runs in each bar's interval by reason (probe_failures_total), the first failure of a reason included.", "short",
+		q(probeBy("sum", ", reason", risePerInterval(probe("probe_failures_total"), true)), "{{service}}/{{probe}}: {{reason}}")))
 	b.add(12, 8, timeseries("HTTP status code", "Status code of the last final HTTP response (probe_http_status_code); 0 when none was received.", "none",
 		q(probeBy("max", "", probe("probe_http_status_code")), "{{service}}/{{probe}}")))
 	b.add(12, 8, withThresholds(timeseries("Certificate expiry",
 		"Time until the earliest certificate of the chain, and the server's own, expire, from the last TLS connection; kept while later runs fail before TLS.",
 		"s",
-		q(probeBy("min", "", probe("probe_tls_earliest_cert_expiry_timestamp_seconds"))+" - time()", "{{probe}} earliest in chain"),
-		q(probeBy("min", "", probe("probe_tls_leaf_cert_expiry_timestamp_seconds"))+" - time()", "{{probe}} leaf")),
+		q(probeBy("min", "", probe("probe_tls_earliest_cert_expiry_timestamp_seconds"))+" - time()", "{{service}}/{{probe}} earliest in chain"),
+		q(probeBy("min", "", probe("probe_tls_leaf_cert_expiry_timestamp_seconds"))+" - time()", "{{service}}/{{probe}} leaf")),
 		thresholds("red", 3*86400, "orange", 14*86400, "green")))
 	b.add(12, 8, table("Probe targets",
-		"Each probe's type and target (credentials removed), how long ago it last ran, and its runs and failures over this dashboard's time range.",
+		"Each probe's type and target (credentials removed), how long ago it last ran, and its runs and failures over this dashboard's time range; a failure reason that first occurred in the range counts from zero.",
 		[]string{"service", "probe", "type", "target"},
 		[]column{
 			{query: q(`max by (service, probe, type, target) (`+probe("probe_info")+`)`, ""), hidden: true},
 			{query: q(`time() - `+probeBy("max", "", probe("probe_last_run_timestamp_seconds")), ""), header: "Last run", unit: "s"},
 			{query: q(probeBy("sum", "", `increase(`+probe("probe_runs_total")+`[$__range])`), ""), header: "Runs", unit: "short", decimals: intp(0)},
-			{query: q(probeBy("sum", "", `increase(`+probe("probe_failures_total")+`[$__range])`), ""), header: "Failures", unit: "short", decimals: intp(0)},
+			{query: q(probeBy("sum", "", appearedIncrease(probe("probe_failures_total"), "$__range")), ""), header: "Failures", unit: "short", decimals: intp(0)},
 		}, nil))
 
 	b.row("Outages")
@@ -125,33 +129,33 @@ func (s *set) service() *dashboard {
 		"The open unplanned outage's elapsed time over the RTO (recovery_outage_elapsed_rto_ratio): the shipped alerts page at 50 % and 100 %.",
 		"percentunit", q(svcBy("max", sel("recovery_outage_elapsed_rto_ratio", byService)), "{{service}}")),
 		thresholds("green", 0.5, "orange", 1, "red")))
-	b.add(6, 7, stat("Outages in the time range", "Outages opened during this dashboard's time range, planned (started in maintenance) or not (recovery_outages_total).", "none",
-		q(`sum by (planned) (increase(`+sel("recovery_outages_total", byService)+`[$__range]))`, "planned={{planned}}")))
+	b.add(6, 7, withDecimals(stat("Outages in the time range", "Outages opened during this dashboard's time range, planned (started in maintenance) or not (recovery_outages_total).", "none",
+		q(`sum by (service, planned) (increase(`+sel("recovery_outages_total", byService)+`[$__range]))`, "{{service}} planned={{planned}}")), 0))
 	b.add(6, 7, stat("Unplanned downtime", "Unplanned downtime within the recovery window, the open outage included (recovery_unplanned_downtime_seconds).", "s",
 		q(svcBy("max", sel("recovery_unplanned_downtime_seconds", byService)), "{{service}}")))
 
 	b.collapsedRow("Per probe type", func(b *builder) {
 		b.add(12, 7, stateTimeline("Transaction steps", "Per step of the last run: 1 when it succeeded, 0 when it failed or was not reached (probe_step_success). Transaction probes only.",
 			mappings(valueText{"0", "failed", "red"}, valueText{"1", "ok", "green"}),
-			q(probeBy("max", ", step", probe("probe_step_success")), "{{probe}}: {{step}}")))
+			q(probeBy("max", ", step", probe("probe_step_success")), "{{service}}/{{probe}}: {{step}}")))
 		b.add(12, 7, timeseries("Transaction step durations", "Wall time of each step the last run reached (probe_step_duration_seconds).", "s",
-			q(probeBy("max", ", step", probe("probe_step_duration_seconds")), "{{probe}}: {{step}}")))
-		b.add(12, 7, bars("Transaction step failures", "Failed steps per interval by step and reason (probe_step_failures_total).", "short",
-			q(probeBy("sum", ", step, reason", `increase(`+probe("probe_step_failures_total")+`[$__rate_interval])`), "{{probe}}: {{step}} {{reason}}")))
+			q(probeBy("max", ", step", probe("probe_step_duration_seconds")), "{{service}}/{{probe}}: {{step}}")))
+		b.add(12, 7, bars("Transaction step failures", "Failed steps in each bar's interval by step and reason (probe_step_failures_total), the first failure of a step and reason included.", "short",
+			q(probeBy("sum", ", step, reason", risePerInterval(probe("probe_step_failures_total"), true)), "{{service}}/{{probe}}: {{step}} {{reason}}")))
 		b.add(12, 7, withMappings(timeseries("DNS response code", "Response code of the last DNS response (probe_dns_rcode).", "none",
 			q(probeBy("max", "", probe("probe_dns_rcode")), "{{service}}/{{probe}}")),
 			mappings(valueText{"0", "NOERROR", "green"}, valueText{"2", "SERVFAIL", "red"}, valueText{"3", "NXDOMAIN", "orange"}, valueText{"5", "REFUSED", "red"})))
 		b.add(12, 7, timeseries("DNS records", "Records in each section of the last DNS response (probe_dns_records).", "short",
-			q(probeBy("max", ", section", probe("probe_dns_records")), "{{probe}}: {{section}}")))
+			q(probeBy("max", ", section", probe("probe_dns_records")), "{{service}}/{{probe}}: {{section}}")))
 		b.add(12, 7, withMinMax(timeseries("ICMP packet loss",
 			"Share of echo requests without a reply: in the last run (probe_icmp_packet_loss_ratio) and per interval from the packet counters.", "percentunit",
-			q(probeBy("max", "", probe("probe_icmp_packet_loss_ratio")), "{{probe}} last run"),
-			q(`1 - `+runs("probe_icmp_packets_received_total")+` / `+runs("probe_icmp_packets_sent_total"), "{{probe}} per interval")), 0, 1))
+			q(probeBy("max", "", probe("probe_icmp_packet_loss_ratio")), "{{service}}/{{probe}} last run"),
+			q(`1 - `+runs("probe_icmp_packets_received_total")+` / `+runs("probe_icmp_packets_sent_total"), "{{service}}/{{probe}} per interval")), 0, 1))
 		b.add(12, 7, timeseries("ICMP round-trip time", "Minimum, mean and maximum round-trip time of the last run's replies (probe_icmp_rtt_seconds).", "s",
-			q(probeBy("max", ", stat", probe("probe_icmp_rtt_seconds")), "{{probe}} {{stat}}")))
+			q(probeBy("max", ", stat", probe("probe_icmp_rtt_seconds")), "{{service}}/{{probe}} {{stat}}")))
 		b.add(12, 7, stateTimeline("gRPC health", "The serving status of the last health check response (probe_grpc_healthcheck_response): each status is a row, on while it is the one reported.",
 			mappings(valueText{"0", "", "transparent"}, valueText{"1", "reported", "blue"}),
-			q(probeBy("max", ", serving_status", probe("probe_grpc_healthcheck_response")), "{{probe}}: {{serving_status}}")))
+			q(probeBy("max", ", serving_status", probe("probe_grpc_healthcheck_response")), "{{service}}/{{probe}}: {{serving_status}}")))
 		b.add(24, 6, table("TLS version and cipher", "TLS version and cipher suite of each probe's last TLS connection (probe_tls_version_info, probe_tls_cipher_info).",
 			[]string{"service", "probe", "version", "cipher"},
 			[]column{
