@@ -284,6 +284,9 @@ type landingView struct {
 	Failures     []collector.HistoryEntry
 	FailuresKept int
 	Recent       []collector.HistoryEntry
+	// PrometheusSources are the configured Prometheus sources with their
+	// last query, sorted by name.
+	PrometheusSources []collector.PrometheusSourceStatus
 }
 
 // serviceView is one service in the details of `/`.
@@ -312,7 +315,8 @@ func (d *daemon) reportRoutes(mux *http.ServeMux, pages *template.Template, now 
 func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template, now time.Time) {
 	data := d.collectReportData()
 	view := landingView{Version: version.Version, ConfigFile: d.flags.configFile, Now: now,
-		Report: newReportView(data, now), Failures: data.failures, FailuresKept: len(data.failures), Recent: d.history.List()}
+		Report: newReportView(data, now), Failures: data.failures, FailuresKept: len(data.failures), Recent: d.history.List(),
+		PrometheusSources: d.promSources.Status()}
 	if len(view.Failures) > maxRecentFailures {
 		view.Failures = view.Failures[:maxRecentFailures]
 	}
