@@ -34,6 +34,9 @@ type BackupDeps struct {
 	// Clock is what recovery points are checked against: one more than
 	// maxClockSkew ahead of Clock.Now is refused. Nil means RealClock.
 	Clock Clock
+	// PrometheusSources are the configured Prometheus sources by name,
+	// for backups of type prometheus.
+	PrometheusSources map[string]*PrometheusSource
 }
 
 // NewBackupSource builds the source cfg describes; cfg must have its
@@ -54,7 +57,9 @@ type BackupDeps struct {
 //     failures classified as the HTTP prober does: ReasonDNS,
 //     ReasonConnect, ReasonTLS, ReasonTimeout, ReasonRedirect,
 //     ReasonProtocol, ReasonInternal.
-//   - both: ReasonAssertion when the recovery point is more than 5 minutes
+//   - prometheus: the reasons of PrometheusSource.Query; ReasonNaN also
+//     when the value is 0 or no Unix time in seconds.
+//   - all: ReasonAssertion when the recovery point is more than 5 minutes
 //     in the future.
 func NewBackupSource(cfg config.BackupConfig, deps BackupDeps) (BackupSource, error) {
 	clock := deps.Clock
@@ -70,8 +75,17 @@ func NewBackupSource(cfg config.BackupConfig, deps BackupDeps) (BackupSource, er
 			return nil, fmt.Errorf("backup %q: %w", cfg.Name, err)
 		}
 		return src, nil
+	case "prometheus":
+		promSource := deps.PrometheusSources[cfg.Prometheus.Source]
+		if promSource == nil {
+			return nil, fmt.Errorf("backup %q: prometheus source %q is not configured", cfg.Name, cfg.Prometheus.Source)
+		}
+		if cfg.Prometheus.Query == "" {
+			return nil, fmt.Errorf("backup %q: prometheus: query must be set", cfg.Name)
+		}
+		return &prometheusBackupSource{src: promSource, query: cfg.Prometheus.Query, clock: clock}, nil
 	}
-	return nil, fmt.Errorf("backup %q: needs one of file or http", cfg.Name)
+	return nil, fmt.Errorf("backup %q: needs one of file, http or prometheus", cfg.Name)
 }
 
 // checkNotFuture refuses a recovery point more than maxClockSkew ahead of

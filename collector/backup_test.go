@@ -110,7 +110,7 @@ func TestNewBackupSourceErrors(t *testing.T) {
 		cfg     config.BackupConfig
 		wantErr string
 	}{
-		{name: "no source", cfg: config.BackupConfig{Name: "db"}, wantErr: `backup "db": needs one of file or http`},
+		{name: "no source", cfg: config.BackupConfig{Name: "db"}, wantErr: `backup "db": needs one of file, http or prometheus`},
 		{name: "bad scheme", cfg: config.BackupConfig{Name: "db", HTTP: &config.BackupHTTP{URL: "ftp://x/", BodySizeLimit: 1}},
 			wantErr: `backup "db": url "ftp://x/": scheme must be http or https`},
 		{name: "no body limit", cfg: config.BackupConfig{Name: "db", HTTP: &config.BackupHTTP{URL: "http://x/"}},

@@ -61,6 +61,9 @@ type CapacityDeps struct {
 	// Statfs, when set, replaces syscall.Statfs (tests inject one that
 	// blocks, as on a dead network mount).
 	Statfs func(path string, st *syscall.Statfs_t) error
+	// PrometheusSources are the configured Prometheus sources by name,
+	// for resources of type prometheus.
+	PrometheusSources map[string]*PrometheusSource
 }
 
 // NewCapacitySource builds the source cfg describes. limit, when greater
@@ -69,7 +72,10 @@ type CapacityDeps struct {
 // have no limit of their own, so they require one.
 //
 // The procfs mount point must exist when the source is built; everything
-// else (paths, pid files, processes) is looked up at every sample.
+// else (paths, pid files, processes) is looked up at every sample. A
+// prometheus resource's source must be in deps.PrometheusSources; with a
+// configured limit, its limit query is still run (and must succeed) but
+// the configured limit wins.
 func NewCapacitySource(cfg config.CapacitySource, limit float64, deps CapacityDeps) (CapacitySource, error) {
 	procRoot := deps.ProcRoot
 	if procRoot == "" {
@@ -94,8 +100,18 @@ func NewCapacitySource(cfg config.CapacitySource, limit float64, deps CapacityDe
 		if src, err = newProcessSource(cfg.Process, limit, procRoot); err != nil {
 			return nil, err
 		}
+	case "prometheus":
+		p := cfg.Prometheus
+		promSource := deps.PrometheusSources[p.Source]
+		if promSource == nil {
+			return nil, fmt.Errorf("prometheus source %q is not configured", p.Source)
+		}
+		if p.Usage == "" || (p.Limit == "" && limit <= 0) {
+			return nil, errors.New("prometheus source: needs a usage query, and a limit query or a configured limit")
+		}
+		src = &prometheusCapacitySource{src: promSource, usage: p.Usage, limit: p.Limit}
 	default:
-		return nil, errors.New("capacity source: needs one of filesystem, memory, cpu or process")
+		return nil, errors.New("capacity source: needs one of filesystem, memory, cpu, process or prometheus")
 	}
 	if limit > 0 {
 		return limitOverride{src: src, limit: limit}, nil

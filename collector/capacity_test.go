@@ -122,7 +122,7 @@ func TestNewCapacitySourceErrors(t *testing.T) {
 		deps  CapacityDeps
 		want  string
 	}{
-		{name: "no source", want: "needs one of filesystem, memory, cpu or process"},
+		{name: "no source", want: "needs one of filesystem, memory, cpu, process or prometheus"},
 		{name: "neither pid_file nor self", cfg: config.CapacitySource{Process: &config.ProcessSource{Resource: "open_fds"}},
 			want: "exactly one of pid_file or self"},
 		{name: "both pid_file and self", cfg: config.CapacitySource{Process: &config.ProcessSource{PIDFile: "/run/x.pid", Self: true, Resource: "open_fds"}},

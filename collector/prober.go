@@ -227,6 +227,9 @@ const (
 	ReasonInternal     Reason = "internal"       // a bug or an unexpected local error
 	ReasonPacketLoss   Reason = "packet_loss"    // more ICMP echo requests went unanswered than allowed
 	ReasonCertExpiry   Reason = "cert_expiry"    // a certificate expires sooner than the probe allows
+	ReasonEmpty        Reason = "empty"          // a Prometheus source query returned no sample
+	ReasonMultiple     Reason = "multiple"       // a Prometheus source query returned more than one series
+	ReasonNaN          Reason = "nan"            // a Prometheus source query returned NaN, an infinity or a value out of range
 )
 
 // Reasons returns every Reason, in a stable order. The slice is shared:
@@ -238,7 +241,7 @@ func Reasons() []Reason { return reasonIndex[:] }
 var reasonIndex = [...]Reason{
 	ReasonDNS, ReasonConnect, ReasonTLS, ReasonTimeout, ReasonStatus, ReasonAssertion,
 	ReasonBodyTooLarge, ReasonRedirect, ReasonProtocol, ReasonSecret, ReasonNotFound, ReasonPermission, ReasonInternal,
-	ReasonPacketLoss, ReasonCertExpiry,
+	ReasonPacketLoss, ReasonCertExpiry, ReasonEmpty, ReasonMultiple, ReasonNaN,
 }
 
 // Phase is a step of a probe run with its own duration.

@@ -54,7 +54,7 @@ type CapacityConfig struct {
 }
 
 // CapacitySource says where a resource's usage is read. Exactly one of
-// Filesystem, Memory, CPU and Process is set.
+// Filesystem, Memory, CPU, Process and Prometheus is set.
 type CapacitySource struct {
 	// Filesystem is a path on the filesystem to watch: used and total
 	// bytes (or inodes, with Inodes) as df reports them.
@@ -66,9 +66,12 @@ type CapacitySource struct {
 	// interval) of the number of CPUs.
 	CPU     bool           `yaml:"cpu,omitempty"`
 	Process *ProcessSource `yaml:"process,omitempty"`
+	// Prometheus reads usage (and the limit) from PromQL queries.
+	Prometheus *CapacityPrometheus `yaml:"prometheus,omitempty"`
 }
 
-// Type names the source: filesystem, memory, cpu or process; "" if none.
+// Type names the source: filesystem, memory, cpu, process or prometheus;
+// "" if none.
 func (s *CapacitySource) Type() string {
 	switch {
 	case s.Filesystem != "":
@@ -79,6 +82,8 @@ func (s *CapacitySource) Type() string {
 		return "cpu"
 	case s.Process != nil:
 		return "process"
+	case s.Prometheus != nil:
+		return "prometheus"
 	}
 	return ""
 }

@@ -277,7 +277,7 @@ func TestValidateCapacity(t *testing.T) {
 		}, ""},
 		{"filesystem and process", func(c *CapacityConfig) {
 			c.Source = CapacitySource{Filesystem: "/", Process: &ProcessSource{Self: true, Resource: "open_fds"}}
-		}, path + "source: a source needs exactly one of filesystem, memory, cpu or process, found filesystem and process"},
+		}, path + "source: a source needs exactly one of filesystem, memory, cpu, process or prometheus, found filesystem and process"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -46,6 +46,9 @@ var (
 type Config struct {
 	Global   GlobalConfig    `yaml:"global"`
 	Services []ServiceConfig `yaml:"services"`
+	// PrometheusSources are the Prometheus-compatible APIs that capacity
+	// resources and backups query.
+	PrometheusSources []PrometheusSourceConfig `yaml:"prometheus_sources,omitempty"`
 
 	// Filename is the file the configuration was read from; empty for the
 	// built-in default. Not part of the YAML.

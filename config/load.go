@@ -320,6 +320,7 @@ func resolveDefaults(cfg *Config, isSet func(path string) bool) {
 	if global.ProbeInterval > 0 && global.ProbeTimeout > global.ProbeInterval && !isSet("global.probe_timeout") {
 		global.ProbeTimeout = global.ProbeInterval
 	}
+	resolvePrometheusSourceDefaults(cfg.PrometheusSources, isSet)
 	for i := range cfg.Services {
 		if r := cfg.Services[i].Recovery; r != nil {
 			resolveRecoveryDefaults(r, servicePath(i)+".recovery", isSet)
@@ -387,6 +388,9 @@ func resolvePaths(cfg *Config, dir string) {
 		}
 	}
 	resolveTLS := func(tc *TLSConfig) { tc.resolvePaths(resolve) }
+	for i := range cfg.PrometheusSources {
+		cfg.PrometheusSources[i].resolvePaths(resolve)
+	}
 	for i := range cfg.Services {
 		if r := cfg.Services[i].Recovery; r != nil {
 			for j := range r.Backups {

@@ -46,22 +46,27 @@ type OutageRule struct {
 }
 
 // BackupConfig is one backup whose latest good recovery point is watched.
-// Exactly one of File and HTTP is set.
+// Exactly one of File, HTTP and Prometheus is set.
 type BackupConfig struct {
-	Name     string      `yaml:"name"`
-	File     *BackupFile `yaml:"file,omitempty"`
-	HTTP     *BackupHTTP `yaml:"http,omitempty"`
-	Interval Duration    `yaml:"interval,omitempty"`
-	Timeout  Duration    `yaml:"timeout,omitempty"`
+	Name string      `yaml:"name"`
+	File *BackupFile `yaml:"file,omitempty"`
+	HTTP *BackupHTTP `yaml:"http,omitempty"`
+	// Prometheus reads the recovery point from a PromQL query.
+	Prometheus *BackupPrometheus `yaml:"prometheus,omitempty"`
+	Interval   Duration          `yaml:"interval,omitempty"`
+	Timeout    Duration          `yaml:"timeout,omitempty"`
 }
 
-// Type names the backup's source: file or http; "" when none is set.
+// Type names the backup's source: file, http or prometheus; "" when none
+// is set.
 func (b *BackupConfig) Type() string {
 	switch {
 	case b.File != nil:
 		return "file"
 	case b.HTTP != nil:
 		return "http"
+	case b.Prometheus != nil:
+		return "prometheus"
 	}
 	return ""
 }

@@ -37,6 +37,9 @@ func (c *Config) Validate() error {
 // validator collects errors by field path.
 type validator struct {
 	errs Errors
+	// promSources holds the names of the valid Prometheus sources, which
+	// resources and backups refer to.
+	promSources map[string]bool
 }
 
 func (v *validator) addf(path, format string, args ...any) {
@@ -46,6 +49,7 @@ func (v *validator) addf(path, format string, args ...any) {
 func (c *Config) validate() Errors {
 	var v validator
 	v.global(&c.Global)
+	v.promSources = v.prometheusSources(c.PrometheusSources)
 	serviceNames := map[string]string{}
 	for i := range c.Services {
 		path := servicePath(i)

@@ -62,22 +62,30 @@ func (v *validator) capacitySource(path string, s *CapacitySource, hasLimit bool
 	for _, source := range []struct {
 		name  string
 		isSet bool
-	}{{"filesystem", s.Filesystem != ""}, {"memory", s.Memory}, {"cpu", s.CPU}, {"process", s.Process != nil}} {
+	}{{"filesystem", s.Filesystem != ""}, {"memory", s.Memory}, {"cpu", s.CPU}, {"process", s.Process != nil}, {"prometheus", s.Prometheus != nil}} {
 		if source.isSet {
 			found = append(found, source.name)
 		}
 	}
 	switch len(found) {
 	case 0:
-		v.addf(path, "a source needs exactly one of filesystem, memory, cpu or process, found none")
+		v.addf(path, "a source needs exactly one of filesystem, memory, cpu, process or prometheus, found none")
 	case 1:
 	default:
 		last := len(found) - 1
-		v.addf(path, "a source needs exactly one of filesystem, memory, cpu or process, found %s and %s",
+		v.addf(path, "a source needs exactly one of filesystem, memory, cpu, process or prometheus, found %s and %s",
 			strings.Join(found[:last], ", "), found[last])
 	}
 	if s.Inodes && s.Filesystem == "" {
 		v.addf(path+".inodes", "only applies to a filesystem source")
+	}
+	if p := s.Prometheus; p != nil {
+		v.prometheusRef(path+".prometheus", p.Source)
+		v.promQL(path+".prometheus.usage", p.Usage, true)
+		v.promQL(path+".prometheus.limit", p.Limit, false)
+		if p.Limit == "" && !hasLimit {
+			v.addf(path+".prometheus", "needs a limit query, or the resource's limit")
+		}
 	}
 	if p := s.Process; p != nil {
 		switch {

@@ -87,11 +87,23 @@ func (v *validator) outageRule(path string, rule *OutageRule, probeNames map[str
 }
 
 func (v *validator) backup(path string, b *BackupConfig) {
+	var found []string
+	for _, source := range []struct {
+		name  string
+		isSet bool
+	}{{"file", b.File != nil}, {"http", b.HTTP != nil}, {"prometheus", b.Prometheus != nil}} {
+		if source.isSet {
+			found = append(found, source.name)
+		}
+	}
 	switch {
-	case b.File == nil && b.HTTP == nil:
-		v.addf(path, "a backup needs exactly one source (file or http), found none")
-	case b.File != nil && b.HTTP != nil:
-		v.addf(path, "a backup needs exactly one source (file or http), found both")
+	case len(found) == 0:
+		v.addf(path, "a backup needs exactly one source (file, http or prometheus), found none")
+	case len(found) > 1:
+		v.addf(path, "a backup needs exactly one source (file, http or prometheus), found %s", strings.Join(found, " and "))
+	case b.Prometheus != nil:
+		v.prometheusRef(path+".prometheus", b.Prometheus.Source)
+		v.promQL(path+".prometheus.query", b.Prometheus.Query, true)
 	case b.File != nil:
 		if b.File.Glob == "" {
 			v.addf(path+".file.glob", "must be set")

@@ -330,8 +330,9 @@ func waitUntil(t *testing.T, at time.Time, d *daemon, p *prometheusServer) {
 }
 
 // promQuerier runs instant queries on Prometheus's HTTP API. It decodes
-// the answers itself rather than through api/prometheus/v1, which before
-// Go 1.27 needs json-iterator, a module this one does not depend on.
+// the answers itself, so that it can refuse warnings and check the result
+// type, independently of the api/prometheus/v1 client the daemon's
+// Prometheus sources use.
 type promQuerier struct {
 	client api.Client
 }

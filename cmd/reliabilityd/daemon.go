@@ -46,8 +46,11 @@ type daemon struct {
 	recovery *slo.Recovery
 	// backupChecker runs the backup (RPO) sources.
 	backupChecker *collector.Scheduler
-	history       *collector.History
-	failureLog    *failureLogger
+	// promSources counts the queries of the Prometheus sources that
+	// resources and backups read; it outlives configurations.
+	promSources *collector.PrometheusSourceMetrics
+	history     *collector.History
+	failureLog  *failureLogger
 
 	listeners []net.Listener
 	selfURL   string
@@ -73,6 +76,7 @@ func newDaemon(flags *flagConfig, logger *slog.Logger, registry *prometheus.Regi
 		flusher:        slo.NewFlusher(store, flags.flushInterval, logger, registry),
 		probeMetrics:   collector.NewProbeMetrics(),
 		capacity:       slo.NewCapacity(logger, registry),
+		promSources:    collector.NewPrometheusSourceMetrics(registry),
 		recovery:       slo.NewRecovery(logger),
 		history:        collector.NewHistory(config.DefaultHistoryConfig.Successes, config.DefaultHistoryConfig.Failures),
 		failureLog:     newFailureLogger(logger),
@@ -232,10 +236,14 @@ func (d *daemon) reload() (err error) {
 	if err != nil {
 		return err
 	}
-	samplers, err := buildSamplers(cfg, collector.CapacityDeps{})
+	promSources, err := buildPrometheusSources(cfg, d.promSources)
+	var samplers []collector.ScheduledProbe
+	if err == nil {
+		samplers, err = buildSamplers(cfg, collector.CapacityDeps{PrometheusSources: promSources})
+	}
 	if err == nil {
 		var backups []collector.ScheduledProbe
-		backups, err = buildBackupCheckers(cfg, collector.BackupDeps{})
+		backups, err = buildBackupCheckers(cfg, collector.BackupDeps{PrometheusSources: promSources})
 		samplers = append(samplers, backups...)
 	}
 	if err != nil {
@@ -316,6 +324,34 @@ func cfgName(cfg *config.Config) string {
 	return cfg.Filename
 }
 
+// buildPrometheusSources builds a client for every Prometheus source of
+// cfg, by name.
+func buildPrometheusSources(cfg *config.Config, metrics *collector.PrometheusSourceMetrics) (map[string]*collector.PrometheusSource, error) {
+	sources := make(map[string]*collector.PrometheusSource, len(cfg.PrometheusSources))
+	var errs []error
+	for _, sourceCfg := range cfg.PrometheusSources {
+		source, err := collector.NewPrometheusSource(sourceCfg, metrics)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", cfgName(cfg), err))
+			continue
+		}
+		sources[sourceCfg.Name] = source
+	}
+	return sources, errors.Join(errs...)
+}
+
+// prometheusSourceConfig returns the configuration of the Prometheus
+// source named name, for the hash of what queries it: a changed source
+// must rebuild its users, which a reload otherwise keeps.
+func prometheusSourceConfig(cfg *config.Config, name string) *config.PrometheusSourceConfig {
+	for i := range cfg.PrometheusSources {
+		if cfg.PrometheusSources[i].Name == name {
+			return &cfg.PrometheusSources[i]
+		}
+	}
+	return nil
+}
+
 // capacityConcurrency caps capacity samples in flight: sources read local
 // files and syscalls, so a few at once suffice.
 const capacityConcurrency = 16
@@ -338,7 +374,7 @@ func buildSamplers(cfg *config.Config, deps collector.CapacityDeps) ([]collector
 				ID:         collector.ProbeID{Service: svc.Name, Probe: resource.Name},
 				Interval:   resource.Interval.Duration(),
 				Timeout:    resource.Timeout.Duration(),
-				ConfigHash: capacityHash(resource),
+				ConfigHash: capacityHash(cfg, resource),
 				Prober:     collector.NewCapacityProber(source),
 			})
 		}
@@ -370,7 +406,7 @@ func buildBackupCheckers(cfg *config.Config, deps collector.BackupDeps) ([]colle
 				ID:         collector.ProbeID{Service: svc.Name, Probe: backup.Name},
 				Interval:   backup.Interval.Duration(),
 				Timeout:    backup.Timeout.Duration(),
-				ConfigHash: backupHash(backup),
+				ConfigHash: backupHash(cfg, backup),
 				Prober:     backupProber{collector.NewBackupProber(source)},
 			})
 		}
@@ -379,8 +415,15 @@ func buildBackupCheckers(cfg *config.Config, deps collector.BackupDeps) ([]colle
 }
 
 // backupHash identifies a backup's check configuration.
-func backupHash(b *config.BackupConfig) uint64 {
-	data, err := json.Marshal(b)
+func backupHash(cfg *config.Config, b *config.BackupConfig) uint64 {
+	var source *config.PrometheusSourceConfig
+	if b.Prometheus != nil {
+		source = prometheusSourceConfig(cfg, b.Prometheus.Source)
+	}
+	data, err := json.Marshal(struct {
+		Backup *config.BackupConfig
+		Source *config.PrometheusSourceConfig
+	}{b, source})
 	if err != nil {
 		data = []byte(fmt.Sprintf("%p", b))
 	}
@@ -391,15 +434,23 @@ func backupHash(b *config.BackupConfig) uint64 {
 
 // capacityHash identifies a resource's sampling configuration, so a reload
 // that changes nothing about its source keeps its schedule.
-func capacityHash(c *config.CapacityConfig) uint64 {
-	h := fnv.New64a()
-	source := c.Source
-	var process config.ProcessSource
-	if source.Process != nil {
-		process = *source.Process
+func capacityHash(cfg *config.Config, c *config.CapacityConfig) uint64 {
+	var promSource *config.PrometheusSourceConfig
+	if c.Source.Prometheus != nil {
+		promSource = prometheusSourceConfig(cfg, c.Source.Prometheus.Source)
 	}
-	source.Process = nil // a pointer: hash what it points to
-	fmt.Fprintf(h, "%+v|%+v|%v|%v|%v", source, process, c.Limit, c.Interval, c.Timeout)
+	data, err := json.Marshal(struct {
+		Source     config.CapacitySource
+		Limit      config.Quantity
+		Interval   config.Duration
+		Timeout    config.Duration
+		PromSource *config.PrometheusSourceConfig
+	}{c.Source, c.Limit, c.Interval, c.Timeout, promSource})
+	if err != nil {
+		data = []byte(fmt.Sprintf("%p", c))
+	}
+	h := fnv.New64a()
+	h.Write(data)
 	return h.Sum64()
 }
 
@@ -420,6 +471,7 @@ func (d *daemon) apply(cfg *config.Config, probes []builtProbe, samplers []colle
 	d.history.Forget(func(id collector.ProbeID) bool { return kept[id] })
 	d.failureLog.forget(kept)
 	d.engine.Apply(slo.NewPlan(cfg), cfg.Global.EvaluationInterval.Duration())
+	d.promSources.SetSources(cfg.PrometheusSources)
 	d.capacity.Apply(slo.CapacityPlan(cfg), time.Now())
 	d.recovery.Apply(slo.RecoveryPlan(cfg), time.Now())
 	d.scheduler.Apply(scheduled, cfg.Global.MaxConcurrentProbes)

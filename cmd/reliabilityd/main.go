@@ -239,11 +239,18 @@ func checkConfig(filename string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	if _, err := buildSamplers(cfg, collector.CapacityDeps{}); err != nil {
+	// The sources' metrics go to a registry nobody reads: a check sends
+	// no query.
+	promSources, err := buildPrometheusSources(cfg, collector.NewPrometheusSourceMetrics(prometheus.NewRegistry()))
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	if _, err := buildBackupCheckers(cfg, collector.BackupDeps{}); err != nil {
+	if _, err := buildSamplers(cfg, collector.CapacityDeps{PrometheusSources: promSources}); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if _, err := buildBackupCheckers(cfg, collector.BackupDeps{PrometheusSources: promSources}); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

@@ -98,22 +98,29 @@ func TestSelfURL(t *testing.T) {
 
 // TestCapacityHashStable: two loads of the same resource hash alike (a
 // reload keeps its sampler, and a CPU source its previous reading), and a
-// change to its source does not.
+// change to its source, or to the Prometheus source it queries, does not.
 func TestCapacityHashStable(t *testing.T) {
-	load := func(resource string) *config.Config {
-		cfg, err := config.Parse([]byte("services:\n  - name: a\n    capacity:\n      - "+resource+"\n"), "x.yml")
+	load := func(sources, resource string) *config.Config {
+		cfg, err := config.Parse([]byte(sources+"services:\n  - name: a\n    capacity:\n      - "+resource+"\n"), "x.yml")
 		if err != nil {
 			t.Fatal(err)
 		}
 		return cfg
 	}
+	hash := func(cfg *config.Config) uint64 { return capacityHash(cfg, &cfg.Services[0].Capacity[0]) }
 	fds := "{name: fds, source: {process: {self: true, resource: open_fds}}}"
-	a, b := load(fds), load(fds)
-	if capacityHash(&a.Services[0].Capacity[0]) != capacityHash(&b.Services[0].Capacity[0]) {
+	if hash(load("", fds)) != hash(load("", fds)) {
 		t.Error("the same resource hashes differently across loads")
 	}
-	c := load("{name: fds, source: {process: {self: true, resource: connections}}, limit: 10}")
-	if capacityHash(&a.Services[0].Capacity[0]) == capacityHash(&c.Services[0].Capacity[0]) {
+	if hash(load("", fds)) == hash(load("", "{name: fds, source: {process: {self: true, resource: connections}}, limit: 10}")) {
 		t.Error("a changed source hashes the same")
+	}
+	prom := "{name: q, source: {prometheus: {source: p, usage: up}}, limit: 10}"
+	source := func(url string) string { return "prometheus_sources: [{name: p, url: '" + url + "'}]\n" }
+	if hash(load(source("http://127.0.0.1:9090"), prom)) != hash(load(source("http://127.0.0.1:9090"), prom)) {
+		t.Error("the same prometheus resource hashes differently across loads")
+	}
+	if hash(load(source("http://127.0.0.1:9090"), prom)) == hash(load(source("http://127.0.0.1:9091"), prom)) {
+		t.Error("a changed prometheus source hashes the same")
 	}
 }

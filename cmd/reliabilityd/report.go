@@ -348,6 +348,9 @@ type landingView struct {
 	// the FailuresKept the history holds.
 	Failures     []collector.HistoryEntry
 	FailuresKept int
+	// PrometheusSources are the configured Prometheus sources with their
+	// last query, sorted by name.
+	PrometheusSources []collector.PrometheusSourceStatus
 }
 
 // reportRoutes mounts the report pages on mux; now is the clock the pages
@@ -361,7 +364,7 @@ func (d *daemon) reportRoutes(mux *http.ServeMux, pages *template.Template, now 
 func (d *daemon) handleLanding(w http.ResponseWriter, pages *template.Template, now time.Time) {
 	data := d.collectReportData("")
 	view := landingView{Version: version.Version, ConfigFile: d.flags.configFile, Now: now,
-		Report: newReportView(data, now), FailuresKept: len(data.failures)}
+		Report: newReportView(data, now), FailuresKept: len(data.failures), PrometheusSources: d.promSources.Status()}
 	view.Failures = data.failures[:min(len(data.failures), maxRecentFailures)]
 	if view.ConfigFile == "" {
 		view.ConfigFile = "built-in (probes the daemon itself)"

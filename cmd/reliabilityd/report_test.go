@@ -58,7 +58,8 @@ func newReportDaemon(t testing.TB, yml string, now time.Time) *daemon {
 	logger := slog.New(slog.DiscardHandler)
 	d := &daemon{flags: &flagConfig{configFile: "report.yml"}, logger: logger, registry: prometheus.NewRegistry(),
 		probeMetrics: collector.NewProbeMetrics(), capacity: slo.NewCapacity(logger, prometheus.NewRegistry()),
-		recovery: slo.NewRecovery(logger), history: collector.NewHistory(50, 100)}
+		recovery: slo.NewRecovery(logger), history: collector.NewHistory(50, 100),
+		promSources: collector.NewPrometheusSourceMetrics(prometheus.NewRegistry())}
 	d.engine = slo.NewEngine(slo.EngineOptions{Logger: logger, Registerer: prometheus.NewRegistry(), Now: func() time.Time { return now }})
 	if yml == "" {
 		return d // no configuration loaded yet
