@@ -264,7 +264,8 @@ services:
 // hours of request counters, loaded with promtool tsdb
 // create-blocks-from openmetrics; nothing is scraped live. A fresh daemon
 // backfills its 6h SLO window from them: 10 requests a minute, one of them
-// bad during one hour, make 3000 events of which 60 bad, an SLI of 0.98.
+// bad during one hour, make 3000 events of which 60 bad, an SLI of 0.98;
+// a restart resumes where the recorded events end.
 func TestPrometheusSLIBackfill(t *testing.T) {
 	promPath := lookPrometheus(t)
 	promtool := lookPromtool(t)
@@ -326,6 +327,17 @@ services:
 	// Budget: 1% of 3000 events is 30; 60 bad spent it twice.
 	if remaining := metricValue(body, `slo_error_budget_remaining_ratio{service="shop",slo="requests",window="6h"} `); remaining != -1 {
 		t.Errorf("error budget remaining %v, want -1", remaining)
+	}
+
+	// A restart resumes after the last recorded event: nothing is counted
+	// twice.
+	d.stop()
+	d = startDaemon(t, "--config.file="+configFile, "--storage.path="+filepath.Join(dir, "data"))
+	body = d.waitFor(40*time.Second, `^prometheus_source_queries_total\{source="prom"\} ([4-9]|\d{2,})$`)
+	for result, want := range map[string]float64{"good": 2940, "bad": 60} {
+		if got := metricValue(body, `slo_events_total{result="`+result+`",service="shop",slo="requests"} `); got != want {
+			t.Errorf("after a restart, %v %s events, want %v", got, result, want)
+		}
 	}
 	if t.Failed() {
 		t.Logf("metrics:\n%s", grepPrefixes(body, "slo_", "prometheus_source_"))
