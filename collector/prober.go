@@ -121,6 +121,10 @@ type Result struct {
 	// RecoveryPoint is when the latest good backup a backup source found
 	// was taken; zero for probes and for failed checks.
 	RecoveryPoint time.Time
+	// Events are the good and bad events SLI queries counted, by the end
+	// of the range each counts; nil for probes. A failed run may carry the
+	// events of the ranges it counted before the failure.
+	Events []EventCounts
 
 	// Steps holds one entry per configured step of a transaction probe,
 	// in order, also for steps not reached; nil for other probe types.
@@ -172,6 +176,13 @@ type PacketResult struct {
 // used and, when the source knows it, the limit (0 when it does not).
 type Measurement struct {
 	Usage, Limit float64
+}
+
+// EventCounts are SLO events counted from a Prometheus source's
+// counters over a range; At lies just before the range's end.
+type EventCounts struct {
+	At        time.Time
+	Good, Bad uint64
 }
 
 // TLSState is what a probe learnt of the TLS connection it made.

@@ -110,20 +110,38 @@ type valueCheck func(v float64) error
 // a value check refused). Every query and failure is counted in the
 // source's metrics.
 func (s *PrometheusSource) Query(ctx context.Context, expr string, check valueCheck) (float64, error) {
+	return s.query(ctx, instantQuery{expr: expr, check: check})
+}
+
+// instantQuery is one query: expr at at (zero: the API's now), its value
+// checked by check; with emptyIsZero, an empty result reads as 0 (a sum
+// of error counters when no request failed).
+type instantQuery struct {
+	expr        string
+	at          time.Time
+	check       valueCheck
+	emptyIsZero bool
+}
+
+func (s *PrometheusSource) query(ctx context.Context, q instantQuery) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	start := time.Now()
-	v, err := s.query(ctx, expr, check)
+	v, err := s.run(ctx, q)
 	s.metrics.observe(s.name, start, time.Since(start), err)
 	return v, err
 }
 
-func (s *PrometheusSource) query(ctx context.Context, expr string, check valueCheck) (float64, error) {
-	result, _, _, err := s.api.Query(ctx, expr, time.Time{}, v1.WithTimeout(s.timeout))
+func (s *PrometheusSource) run(ctx context.Context, q instantQuery) (float64, error) {
+	expr, check := q.expr, q.check
+	result, _, _, err := s.api.Query(ctx, expr, q.at, v1.WithTimeout(s.timeout))
 	if err != nil {
 		return 0, &SourceError{Reason: classifyQueryError(err, ctx.Err()), Err: fmt.Errorf("query %s: %w", quoteValue(expr), err)}
 	}
 	v, err := singleValue(result)
+	if vector, ok := result.(model.Vector); ok && len(vector) == 0 && q.emptyIsZero {
+		v, err = 0, nil
+	}
 	if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
 		err = &SourceError{Reason: ReasonNaN, Err: fmt.Errorf("the value is %v", v)}
 	}

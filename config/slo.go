@@ -60,6 +60,20 @@ type SLIConfig struct {
 	// it succeeded in less than LatencyBelow. Otherwise a run is good when
 	// it succeeded (availability).
 	LatencyBelow Duration `yaml:"latency_below,omitempty"`
+	// Prometheus counts events from counters in a Prometheus source
+	// instead of probe runs; Probes is then empty.
+	Prometheus *SLIPrometheus `yaml:"prometheus,omitempty"`
+}
+
+// SLIPrometheus counts an SLO's events with PromQL: Total and one of Good
+// and Bad, each with a $window (or {{.window}}) placeholder for the range
+// the events are counted over, e.g.
+// sum(increase(http_requests_total{code!~"5.."}[$window])).
+type SLIPrometheus struct {
+	Source string `yaml:"source"`
+	Good   string `yaml:"good,omitempty"`
+	Bad    string `yaml:"bad,omitempty"`
+	Total  string `yaml:"total"`
 }
 
 // Kind returns "latency" or "availability".

@@ -83,3 +83,31 @@ func (v *validator) promQL(path, query string, required bool) {
 		v.addf(path, "must be a PromQL expression")
 	}
 }
+
+// prometheusSLI checks an SLI counted from a Prometheus source.
+func (v *validator) prometheusSLI(path string, s *SLIConfig) {
+	p := s.Prometheus
+	if len(s.Probes) > 0 {
+		v.addf(path+".probes", "probes and prometheus are mutually exclusive: an SLI counts probe runs or queried events")
+	}
+	if s.LatencyBelow != 0 {
+		v.addf(path+".latency_below", "only applies to probes: count fast requests in the good query instead")
+	}
+	path += ".prometheus"
+	v.prometheusRef(path, p.Source)
+	switch {
+	case p.Good == "" && p.Bad == "":
+		v.addf(path, "needs a good or a bad query, and total")
+	case p.Good != "" && p.Bad != "":
+		v.addf(path+".bad", "good and bad are mutually exclusive: set one, the other is total minus it")
+	}
+	for _, q := range []struct{ field, expr string }{{"good", p.Good}, {"bad", p.Bad}, {"total", p.Total}} {
+		switch {
+		case q.field == "total" && strings.TrimSpace(q.expr) == "":
+			v.addf(path+".total", "must be a PromQL expression")
+		case q.expr == "":
+		case !strings.Contains(q.expr, "$window") && !strings.Contains(q.expr, "{{.window}}"):
+			v.addf(path+"."+q.field, "needs the $window placeholder (or {{.window}}) for the range events are counted over, e.g. increase(x[$window])")
+		}
+	}
+}

@@ -81,6 +81,10 @@ func (v *validator) sloWindow(path string, s *SLOConfig) {
 }
 
 func (v *validator) sli(path string, s *SLIConfig, probeNames map[string]string) {
+	if p := s.Prometheus; p != nil {
+		v.prometheusSLI(path, s)
+		return
+	}
 	if len(s.Probes) == 0 {
 		v.addf(path+".probes", "must name at least one probe of the service")
 	}

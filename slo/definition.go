@@ -68,6 +68,10 @@ type Definition struct {
 	// LatencyBelow makes a latency SLI: good runs succeeded faster than it.
 	LatencyBelow time.Duration
 	Probes       []string
+	// Queried marks an SLI counted from a Prometheus source: its one
+	// probe is collector.SLIQueryProbe(Name), whose results carry Events,
+	// and a result without them (a failed query) records nothing.
+	Queried bool
 	// RenamedFrom is the SLO's former name, whose events it takes over.
 	RenamedFrom string
 	Schedule    *Schedule
@@ -181,6 +185,10 @@ func NewPlan(cfg *config.Config) *Plan {
 		plan.Schedules = append(plan.Schedules, ServiceSchedule{Service: service.Name, Schedule: schedule})
 		for j := range service.SLOs {
 			s := &service.SLOs[j]
+			probes := s.SLI.Probes
+			if s.SLI.Prometheus != nil {
+				probes = []string{collector.SLIQueryProbe(s.Name)}
+			}
 			plan.SLOs = append(plan.SLOs, &Definition{
 				Service:      service.Name,
 				Name:         s.Name,
@@ -190,7 +198,8 @@ func NewPlan(cfg *config.Config) *Plan {
 				Calendar:     s.Calendar,
 				Location:     s.TimeZone.Get(),
 				LatencyBelow: s.SLI.LatencyBelow.Duration(),
-				Probes:       s.SLI.Probes,
+				Probes:       probes,
+				Queried:      s.SLI.Prometheus != nil,
 				RenamedFrom:  s.RenamedFrom,
 				Schedule:     schedule,
 			})

@@ -226,6 +226,10 @@ func (e *Engine) Record(id collector.ProbeID, result collector.Result) {
 		return
 	}
 	now := e.now()
+	if result.Events != nil {
+		e.recordEvents(r, result.Events, now)
+		return
+	}
 	if result.Start.After(now.Add(maxFutureSkew)) {
 		// Stamped ahead of the clock: counting it would move every ring's
 		// head into the future. Never happens with the scheduler's own
@@ -237,6 +241,37 @@ func (e *Engine) Record(id collector.ProbeID, result collector.Result) {
 	for _, o := range r.objectives {
 		o.record(&result, exclusion, now)
 	}
+}
+
+// recordEvents records the events an SLI query counted, each excluded by
+// the schedule at its own time.
+func (e *Engine) recordEvents(r route, events []collector.EventCounts, now time.Time) {
+	for i := range events {
+		ev := &events[i]
+		if ev.At.After(now.Add(maxFutureSkew)) {
+			e.metrics.futureEvents.Inc()
+			continue
+		}
+		exclusion := r.schedule.Exclusion(ev.At)
+		for _, o := range r.objectives {
+			o.recordEvents(ev, exclusion, now)
+		}
+	}
+}
+
+// LastEvent returns the time of the newest event recorded for the SLO
+// named slo of service; zero when it has none (or is unknown). A queried
+// SLI resumes counting after it.
+func (e *Engine) LastEvent(service, slo string) time.Time {
+	e.mu.Lock()
+	o := e.active[stateKey(service, slo)]
+	e.mu.Unlock()
+	if o == nil {
+		return time.Time{}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.lastEvent
 }
 
 // maxFutureSkew is how far ahead of the engine's clock a result may be

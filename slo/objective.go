@@ -110,6 +110,8 @@ func (o *objective) record(result *collector.Result, exclusion Exclusion, now ti
 	}
 	var c Counts
 	switch {
+	case o.def.Queried:
+		return // queried events come through recordEvents; a result without them records nothing
 	case exclusion != Included:
 		c.Excluded = 1
 		o.excluded[exclusion]++
@@ -121,6 +123,29 @@ func (o *objective) record(result *collector.Result, exclusion Exclusion, now ti
 		o.bad++
 	}
 	o.addCounts(result.Start, c)
+}
+
+// recordEvents records events counted by an SLI query, excluded as a
+// whole when the range ended in maintenance or outside the hours of
+// operation.
+func (o *objective) recordEvents(events *collector.EventCounts, exclusion Exclusion, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range o.rings {
+		if r := &o.rings[i]; len(r.buckets) > 0 {
+			r.rewind(r.slot(now))
+		}
+	}
+	var c Counts
+	if exclusion != Included {
+		c.Excluded = events.Good + events.Bad
+		o.excluded[exclusion] += c.Excluded
+	} else {
+		c.Good, c.Bad = events.Good, events.Bad
+		o.good += c.Good
+		o.bad += c.Bad
+	}
+	o.addCounts(events.At, c)
 }
 
 // addCounts adds c at t to every ring and the calendar. The caller holds mu.

@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,4 +166,180 @@ func grepPrefixes(body string, prefixes ...string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestPrometheusSLI: an SLO counts its events from counters a real
+// Prometheus scrapes off an exporter written here, which adds 10 requests,
+// 9 of them good, at every scrape. The queries take exact differences of
+// the counters (value now minus value $window ago), so the events recorded
+// telescope to whole scrapes: the SLI is exactly 9/10 and the events a
+// multiple of 10. An SLO whose source is down records nothing.
+func TestPrometheusSLI(t *testing.T) {
+	promPath := lookPrometheus(t)
+	var scrapes atomic.Int64
+	exporter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := scrapes.Add(1)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# TYPE shop_requests_total counter\nshop_requests_total{code=\"200\"} %d\nshop_requests_total{code=\"500\"} %d\n", 9*n, n)
+	}))
+	defer exporter.Close()
+	prom := startPrometheus(t, promPath, strings.TrimPrefix(exporter.URL, "http://"))
+	client, err := api.NewClient(api.Config{Address: prom.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	querier := &promQuerier{client: client}
+	deadline := time.Now().Add(30 * time.Second)
+	for !querier.has(t, `shop_requests_total offset 3s`, time.Now()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus did not scrape the exporter within 30s:\n%s", prom.log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	downURL := "http://" + closed.Addr().String()
+	closed.Close()
+
+	dir := t.TempDir()
+	configFile := filepath.Join(dir, "reliability.yml")
+	const total = `sum(shop_requests_total) - sum(shop_requests_total offset $window)`
+	writeFile(t, configFile, fmt.Sprintf(`global: {evaluation_interval: 2s}
+prometheus_sources:
+  - {name: prom, url: %q, timeout: 5s}
+  - {name: down, url: %q, timeout: 5s}
+services:
+  - name: shop
+    slos:
+      - name: requests
+        objective: 99
+        window: 1h
+        sli:
+          prometheus:
+            source: prom
+            good: 'sum(shop_requests_total{code="200"}) - sum(shop_requests_total{code="200"} offset {{.window}})'
+            total: %q
+      - name: errors
+        objective: 99
+        window: 1h
+        sli:
+          prometheus:
+            source: prom
+            bad: 'sum(shop_requests_total{code="500"}) - sum(shop_requests_total{code="500"} offset $window)'
+            total: %q
+      - name: unreachable
+        objective: 99
+        window: 1h
+        sli: {prometheus: {source: down, good: 'sum(x[$window])', total: 'sum(y[$window])'}}
+`, prom.url, downURL, total, total))
+	d := startDaemon(t, "--config.file="+configFile, "--storage.path="+filepath.Join(dir, "data"))
+	body := d.waitFor(40*time.Second,
+		`^slo_events_total\{result="good",service="shop",slo="requests"\} [1-9]\d{2,}`,
+		`^slo_events_total\{result="bad",service="shop",slo="errors"\} [1-9]\d+`,
+		`^prometheus_source_query_failures_total\{reason="connect",source="down"\} [1-9]`)
+
+	for _, name := range []string{"requests", "errors"} {
+		good := metricValue(body, fmt.Sprintf(`slo_events_total{result="good",service="shop",slo=%q} `, name))
+		bad := metricValue(body, fmt.Sprintf(`slo_events_total{result="bad",service="shop",slo=%q} `, name))
+		if bad*9 != good || math.Mod(good+bad, 10) != 0 {
+			t.Errorf("%s: %v good and %v bad events, want 9 good per bad, whole scrapes of 10", name, good, bad)
+		}
+		if sli := metricValue(body, fmt.Sprintf(`slo_sli_ratio{service="shop",slo=%q,window="1h"} `, name)); sli != 0.9 {
+			t.Errorf("%s: SLI %v, want 0.9", name, sli)
+		}
+	}
+	for _, result := range []string{"good", "bad"} {
+		if n := metricValue(body, `slo_events_total{result="`+result+`",service="shop",slo="unreachable"} `); n > 0 {
+			t.Errorf("unreachable: %v %s events recorded from failed queries, want none", n, result)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", grepPrefixes(body, "slo_events_total", "slo_sli_ratio", "prometheus_source_"))
+	}
+}
+
+// TestPrometheusSLIBackfill: Prometheus starts on a TSDB holding five
+// hours of request counters, loaded with promtool tsdb
+// create-blocks-from openmetrics; nothing is scraped live. A fresh daemon
+// backfills its 6h SLO window from them: 10 requests a minute, one of them
+// bad during one hour, make 3000 events of which 60 bad, an SLI of 0.98;
+// a restart resumes where the recorded events end.
+func TestPrometheusSLIBackfill(t *testing.T) {
+	promPath := lookPrometheus(t)
+	promtool := lookPromtool(t)
+	dir := t.TempDir()
+	// The history ends a minute or two ago: within Prometheus' lookback
+	// of 5 minutes, so its last sample is what the counters read now.
+	end := time.Now().Truncate(time.Minute).Add(-time.Minute)
+	const minutes = 300
+	var om strings.Builder
+	om.WriteString("# TYPE shop_requests counter\n")
+	for _, code := range []string{"200", "500"} {
+		for k := 0; k <= minutes; k++ {
+			bad := min(max(k-120, 0), 60) // one bad request a minute from minute 120 to 180
+			value := 10*k - bad
+			if code == "500" {
+				value = bad
+			}
+			fmt.Fprintf(&om, "shop_requests_total{code=%q} %d %d\n", code, value, end.Add(time.Duration(k-minutes)*time.Minute).Unix())
+		}
+	}
+	om.WriteString("# EOF\n")
+	omFile := filepath.Join(dir, "history.om")
+	writeFile(t, omFile, om.String())
+	dataDir := filepath.Join(dir, "tsdb")
+	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", omFile, dataDir).CombinedOutput(); err != nil {
+		t.Fatalf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, out)
+	}
+	promConfig := filepath.Join(dir, "prometheus.yml")
+	writeFile(t, promConfig, "global: {scrape_interval: 1m}\n")
+	prom, err := runPrometheus(t, promPath, promConfig, dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	configFile := filepath.Join(dir, "reliability.yml")
+	// Exact differences, as in TestPrometheusSLI; "or vector(0)": the
+	// counters start at 0, so before the first sample is 0 requests.
+	writeFile(t, configFile, fmt.Sprintf(`global: {evaluation_interval: 1s}
+prometheus_sources:
+  - {name: prom, url: %q, timeout: 10s}
+services:
+  - name: shop
+    slos:
+      - name: requests
+        objective: 99
+        window: 6h
+        sli:
+          prometheus:
+            source: prom
+            bad: 'sum(shop_requests_total{code="500"}) - (sum(shop_requests_total{code="500"} offset $window) or vector(0))'
+            total: 'sum(shop_requests_total) - (sum(shop_requests_total offset $window) or vector(0))'
+`, prom.url))
+	d := startDaemon(t, "--config.file="+configFile, "--storage.path="+filepath.Join(dir, "data"))
+	body := d.waitFor(40*time.Second, `^slo_events_total\{result="good",service="shop",slo="requests"\} 2940$`,
+		`^slo_events_total\{result="bad",service="shop",slo="requests"\} 60$`)
+	if sli := metricValue(body, `slo_sli_ratio{service="shop",slo="requests",window="6h"} `); sli != 0.98 {
+		t.Errorf("SLI over the window %v, want 0.98 (2940 of 3000)", sli)
+	}
+	// Budget: 1% of 3000 events is 30; 60 bad spent it twice.
+	if remaining := metricValue(body, `slo_error_budget_remaining_ratio{service="shop",slo="requests",window="6h"} `); remaining != -1 {
+		t.Errorf("error budget remaining %v, want -1", remaining)
+	}
+
+	// A restart resumes after the last recorded event: nothing is counted
+	// twice.
+	d.stop()
+	d = startDaemon(t, "--config.file="+configFile, "--storage.path="+filepath.Join(dir, "data"))
+	body = d.waitFor(40*time.Second, `^prometheus_source_queries_total\{source="prom"\} ([4-9]|\d{2,})$`)
+	for result, want := range map[string]float64{"good": 2940, "bad": 60} {
+		if got := metricValue(body, `slo_events_total{result="`+result+`",service="shop",slo="requests"} `); got != want {
+			t.Errorf("after a restart, %v %s events, want %v", got, result, want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", grepPrefixes(body, "slo_", "prometheus_source_"))
+	}
 }

@@ -46,6 +46,9 @@ type daemon struct {
 	recovery *slo.Recovery
 	// backupChecker runs the backup (RPO) sources.
 	backupChecker *collector.Scheduler
+	// sliQuerier runs the queries of SLIs counted from Prometheus
+	// sources, feeding the engine.
+	sliQuerier *collector.Scheduler
 	// promSources counts the queries of the Prometheus sources that
 	// resources and backups read; it outlives configurations.
 	promSources *collector.PrometheusSourceMetrics
@@ -118,6 +121,15 @@ func newDaemon(flags *flagConfig, logger *slog.Logger, registry *prometheus.Regi
 		Recorder:        collector.RecorderFunc(d.recovery.RecordBackup),
 		Logger:          logger,
 		Registerer:      prometheus.WrapRegistererWith(prometheus.Labels{"scheduler": "backups"}, registry),
+		MaxConcurrent:   capacityConcurrency,
+		Slot:            flags.schedulerSlot,
+		ShutdownTimeout: flags.shutdownTimeout,
+	})
+	d.sliQuerier = collector.NewScheduler(collector.SchedulerOptions{
+		Clock:           collector.RealClock(),
+		Recorder:        d.engine,
+		Logger:          logger,
+		Registerer:      prometheus.WrapRegistererWith(prometheus.Labels{"scheduler": "slis"}, registry),
 		MaxConcurrent:   capacityConcurrency,
 		Slot:            flags.schedulerSlot,
 		ShutdownTimeout: flags.shutdownTimeout,
@@ -246,6 +258,10 @@ func (d *daemon) reload() (err error) {
 		backups, err = buildBackupCheckers(cfg, collector.BackupDeps{PrometheusSources: promSources})
 		samplers = append(samplers, backups...)
 	}
+	var sliQueriers []collector.ScheduledProbe
+	if err == nil {
+		sliQueriers, err = buildSLIQueriers(cfg, promSources, d.engine.LastEvent)
+	}
 	if err != nil {
 		for _, b := range probes {
 			if closer, ok := b.scheduled.Prober.(collector.Closer); ok {
@@ -255,6 +271,7 @@ func (d *daemon) reload() (err error) {
 		return err
 	}
 	d.apply(cfg, probes, samplers)
+	d.sliQuerier.Apply(sliQueriers, capacityConcurrency)
 	d.lastChecksum = checksum
 	// Parsing and building a large configuration leaves tens of megabytes
 	// of garbage; give it back now rather than carry it in the RSS until
@@ -338,6 +355,64 @@ func buildPrometheusSources(cfg *config.Config, metrics *collector.PrometheusSou
 		sources[sourceCfg.Name] = source
 	}
 	return sources, errors.Join(errs...)
+}
+
+// maxCalendarPeriod is the longest calendar period (a quarter): the
+// backfill bound of a calendar SLO.
+const maxCalendarPeriod = 92 * 24 * time.Hour
+
+// buildSLIQueriers builds the queriers of the SLOs whose events come
+// from a Prometheus source, run every evaluation interval: the SLO's
+// SLIQueryProbe takes the probe's place in its ID. lastEvent tells a new
+// querier where its SLO's recorded events end, so it backfills from there.
+func buildSLIQueriers(cfg *config.Config, sources map[string]*collector.PrometheusSource,
+	lastEvent func(service, slo string) time.Time) ([]collector.ScheduledProbe, error) {
+	var queriers []collector.ScheduledProbe
+	var errs []error
+	interval := cfg.Global.EvaluationInterval.Duration()
+	for _, svc := range cfg.Services {
+		for i := range svc.SLOs {
+			s := &svc.SLOs[i]
+			p := s.SLI.Prometheus
+			if p == nil {
+				continue
+			}
+			source := sources[p.Source]
+			sourceCfg := prometheusSourceConfig(cfg, p.Source)
+			if source == nil || sourceCfg == nil {
+				errs = append(errs, fmt.Errorf("%s: service %q, SLO %q: prometheus source %q is not configured", cfgName(cfg), svc.Name, s.Name, p.Source))
+				continue
+			}
+			hash := fnv.New64a()
+			data, _ := json.Marshal(struct {
+				SLI      *config.SLIPrometheus
+				Source   *config.PrometheusSourceConfig
+				Interval time.Duration
+			}{p, sourceCfg, interval})
+			hash.Write(data)
+			queriers = append(queriers, collector.ScheduledProbe{
+				ID:         collector.ProbeID{Service: svc.Name, Probe: collector.SLIQueryProbe(s.Name)},
+				Interval:   interval,
+				Timeout:    min(interval, sourceCfg.Timeout.Duration()),
+				ConfigHash: hash.Sum64(),
+				Prober:     collector.NewPrometheusSLIProber(source, *p, sliProberOptions(svc.Name, s, interval, lastEvent)),
+			})
+		}
+	}
+	return queriers, errors.Join(errs...)
+}
+
+func sliProberOptions(service string, s *config.SLOConfig, interval time.Duration,
+	lastEvent func(service, slo string) time.Time) collector.SLIProberOptions {
+	opts := collector.SLIProberOptions{Interval: interval, Window: s.Window.Duration(), Clock: collector.RealClock()}
+	if s.Calendar != "" {
+		opts.Window = maxCalendarPeriod
+	}
+	if lastEvent != nil {
+		name := s.Name
+		opts.Resume = func() time.Time { return lastEvent(service, name) }
+	}
+	return opts
 }
 
 // prometheusSourceConfig returns the configuration of the Prometheus

@@ -250,6 +250,10 @@ func checkConfig(filename string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	if _, err := buildSLIQueriers(cfg, promSources, nil); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	if _, err := buildBackupCheckers(cfg, collector.BackupDeps{PrometheusSources: promSources}); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -280,6 +284,8 @@ func (d *daemon) serve() error {
 
 	samplerCtx, stopSampler := context.WithCancel(ctx)
 	g.Add(func() error { return d.sampler.Run(samplerCtx) }, func(error) { stopSampler() })
+	sliCtx, stopSLIs := context.WithCancel(ctx)
+	g.Add(func() error { return d.sliQuerier.Run(sliCtx) }, func(error) { stopSLIs() })
 	backupCtx, stopBackups := context.WithCancel(ctx)
 	g.Add(func() error { return d.backupChecker.Run(backupCtx) }, func(error) { stopBackups() })
 
