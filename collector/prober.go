@@ -125,6 +125,9 @@ type Result struct {
 	// of the range each counts; nil for probes. A failed run may carry the
 	// events of the ranges it counted before the failure.
 	Events []EventCounts
+	// Windows are the figures a window-mode SLI's queries read, one per
+	// window that was queried successfully; nil for probes.
+	Windows []WindowCounts
 
 	// Steps holds one entry per configured step of a transaction probe,
 	// in order, also for steps not reached; nil for other probe types.
@@ -179,10 +182,18 @@ type Measurement struct {
 }
 
 // EventCounts are SLO events counted from a Prometheus source's
-// counters over a range; At lies just before the range's end.
+// counters over the range [From, At]; At lies just before the range's end.
 type EventCounts struct {
-	At        time.Time
+	From, At  time.Time
 	Good, Bad uint64
+}
+
+// WindowCounts are the events a Prometheus source counted over the window
+// of length Length that ends at the run's start. They are fractional:
+// Prometheus extrapolates increase().
+type WindowCounts struct {
+	Length      time.Duration
+	Good, Total float64
 }
 
 // TLSState is what a probe learnt of the TLS connection it made.

@@ -56,7 +56,7 @@ func TestPrometheusSLIProber(t *testing.T) {
 	clock := NewFakeClock(start)
 	prober := NewPrometheusSLIProber(src, config.SLIPrometheus{Source: "main", Good: "good [$window]", Total: "total [{{.window}}]"},
 		SLIProberOptions{Interval: 10 * time.Second, Window: time.Hour, Clock: clock,
-			Resume: func() time.Time { return start.Add(-10*time.Second - time.Millisecond) }})
+			Resume: func() SLICoverage { return SLICoverage{To: start.Add(-10*time.Second - time.Millisecond)} }})
 
 	for i, step := range []struct {
 		advance     time.Duration
@@ -74,11 +74,15 @@ func TestPrometheusSLIProber(t *testing.T) {
 			wantQueries: []string{"total [20000ms]", "good [20000ms]"}},
 		{advance: 10 * time.Second, good: vectorBody(), total: vectorBody("5"), want: [][2]uint64{{0, 5}},
 			wantQueries: []string{"total [10000ms]", "good [10000ms]"}},
-		{advance: 10 * time.Second, good: vectorBody("1"), total: vectorBody(), want: [][2]uint64{{0, 0}},
+		// An empty total now: the counters are gone, no events and a
+		// failure; the range is not asked for again.
+		{advance: 10 * time.Second, good: vectorBody("1"), total: vectorBody(), reason: ReasonEmpty, want: [][2]uint64{{0, 0}},
+			wantQueries: []string{"total [10000ms]"}},
+		{advance: 10 * time.Second, good: vectorBody("1"), total: vectorBody("1"), want: [][2]uint64{{1, 0}},
 			wantQueries: []string{"total [10000ms]", "good [10000ms]"}},
 		// Two hours later: the last hour only, in chunks up to the hour.
 		{advance: 2 * time.Hour, good: vectorBody("1"), total: vectorBody("1"), want: [][2]uint64{{1, 0}, {1, 0}},
-			wantQueries: []string{"total [3550000ms]", "good [3550000ms]", "total [50000ms]", "good [50000ms]"}},
+			wantQueries: []string{"total [3540000ms]", "good [3540000ms]", "total [60000ms]", "good [60000ms]"}},
 	} {
 		clock.Advance(step.advance)
 		answer(step.good, step.total)
@@ -88,8 +92,10 @@ func TestPrometheusSLIProber(t *testing.T) {
 			got = append(got, [2]uint64{ev.Good, ev.Bad})
 		}
 		switch {
-		case step.reason != "" && (result.Success || result.Reason != step.reason || len(result.Events) != 0):
-			t.Errorf("step %d: %+v, want a %s failure without events", i, result, step.reason)
+		case step.reason != "" && (result.Success || result.Reason != step.reason || fmt.Sprint(got) != fmt.Sprint(step.want)):
+			t.Errorf("step %d: %+v, want a %s failure with events %v", i, result, step.reason, step.want)
+		case result.Duration < 0 || result.Duration > time.Minute:
+			t.Errorf("step %d: took %v by the real clock", i, result.Duration)
 		case step.reason == "" && (!result.Success || fmt.Sprint(got) != fmt.Sprint(step.want)):
 			t.Errorf("step %d: success %v, events %v, err %v; want %v", i, result.Success, got, result.Err, step.want)
 		case step.reason == "" && !result.Events[len(result.Events)-1].At.Equal(clock.Now().Add(-time.Millisecond)):
@@ -99,14 +105,14 @@ func TestPrometheusSLIProber(t *testing.T) {
 			t.Errorf("step %d: queries %q, want %q", i, got, step.wantQueries)
 		}
 	}
-	if status := metrics.Status(); status[0].Failures != 1 {
-		t.Errorf("%d failures counted, want 1 (the 503)", status[0].Failures)
+	if status := metrics.Status(); status[0].Failures != 2 {
+		t.Errorf("%d failures counted, want 2 (the 503 and the empty total)", status[0].Failures)
 	}
 
 	// Bad mode: total minus bad is good.
 	answer(vectorBody("2"), vectorBody("10"))
 	badProber := NewPrometheusSLIProber(src, config.SLIPrometheus{Source: "main", Bad: "bad [$window]", Total: "total [$window]"},
-		SLIProberOptions{Interval: 10 * time.Second, Window: time.Hour, Clock: clock, Resume: func() time.Time { return clock.Now().Add(-5 * time.Second) }})
+		SLIProberOptions{Interval: 10 * time.Second, Window: time.Hour, Clock: clock, Resume: func() SLICoverage { return SLICoverage{To: clock.Now().Add(-5 * time.Second)} }})
 	if result := badProber.Probe(context.Background()); len(result.Events) != 1 || result.Events[0].Good != 8 || result.Events[0].Bad != 2 {
 		t.Errorf("bad mode: events %+v, err %v; want 8 good, 2 bad", result.Events, result.Err)
 	}
@@ -116,7 +122,7 @@ func TestPrometheusSLIProber(t *testing.T) {
 	answer(vectorBody("0"), vectorBody("0"))
 	clock.Advance(30*time.Minute - clock.Now().Sub(clock.Now().Truncate(time.Hour)))
 	backfill := NewPrometheusSLIProber(src, config.SLIPrometheus{Source: "main", Good: "good [$window]", Total: "total [$window]"},
-		SLIProberOptions{Interval: 10 * time.Second, Window: 48 * time.Hour, Clock: clock, Resume: func() time.Time { return time.Time{} }})
+		SLIProberOptions{Interval: 10 * time.Second, Window: 48 * time.Hour, Clock: clock, Resume: func() SLICoverage { return SLICoverage{} }})
 	for run, wantRanges := range []int{24, 24, 1} {
 		answer(vectorBody("0"), vectorBody("0"))
 		if run == 2 {

@@ -74,6 +74,27 @@ type SLIPrometheus struct {
 	Good   string `yaml:"good,omitempty"`
 	Bad    string `yaml:"bad,omitempty"`
 	Total  string `yaml:"total"`
+	// Mode is how the queries count: SLIModeEvents (the default) counts
+	// the events of every evaluation interval into the SLO's durable
+	// buckets; SLIModeWindow queries each window whole at every
+	// evaluation and keeps nothing.
+	Mode string `yaml:"mode,omitempty"`
+}
+
+// Modes of an SLI counted from a Prometheus source.
+const (
+	SLIModeEvents = "events"
+	SLIModeWindow = "window"
+)
+
+// DefaultSLIPrometheus holds the defaults of sli.prometheus.
+var DefaultSLIPrometheus = SLIPrometheus{Mode: SLIModeEvents}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (p *SLIPrometheus) UnmarshalYAML(unmarshal func(any) error) error {
+	*p = DefaultSLIPrometheus
+	type plain SLIPrometheus
+	return unmarshal((*plain)(p))
 }
 
 // Kind returns "latency" or "availability".

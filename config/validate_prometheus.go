@@ -84,8 +84,9 @@ func (v *validator) promQL(path, query string, required bool) {
 	}
 }
 
-// prometheusSLI checks an SLI counted from a Prometheus source.
-func (v *validator) prometheusSLI(path string, s *SLIConfig) {
+// prometheusSLI checks an SLI counted from a Prometheus source of a
+// service; svc tells whether the service has planned downtime.
+func (v *validator) prometheusSLI(path string, s *SLIConfig, svc *ServiceConfig) {
 	p := s.Prometheus
 	if len(s.Probes) > 0 {
 		v.addf(path+".probes", "probes and prometheus are mutually exclusive: an SLI counts probe runs or queried events")
@@ -95,6 +96,14 @@ func (v *validator) prometheusSLI(path string, s *SLIConfig) {
 	}
 	path += ".prometheus"
 	v.prometheusRef(path, p.Source)
+	switch {
+	case p.Mode != SLIModeEvents && p.Mode != SLIModeWindow:
+		v.addf(path+".mode", "must be events or window, got %q", p.Mode)
+	case p.Mode == SLIModeWindow && (len(svc.Maintenance) > 0 || svc.HoursOfOperation != nil):
+		// The source counts every request of a window; the engine cannot
+		// take the planned downtime out of a figure it did not count.
+		v.addf(path+".mode", "window mode cannot exclude the service's maintenance windows and hours of operation: use mode events")
+	}
 	switch {
 	case p.Good == "" && p.Bad == "":
 		v.addf(path, "needs a good or a bad query, and total")

@@ -45,19 +45,19 @@ func (v *validator) service(i int, s *ServiceConfig, probeNames map[string]strin
 	renamed := map[string]string{}
 	for j := range s.SLOs {
 		slo := &s.SLOs[j]
-		v.slo(sloPath(i, j), slo, probeNames)
+		v.slo(sloPath(i, j), slo, s, probeNames)
 		if slo.RenamedFrom != "" {
 			v.renamedFrom(sloPath(i, j)+".renamed_from", slo, sloNames, renamed)
 		}
 	}
 }
 
-func (v *validator) slo(path string, s *SLOConfig, probeNames map[string]string) {
+func (v *validator) slo(path string, s *SLOConfig, svc *ServiceConfig, probeNames map[string]string) {
 	if !(s.Objective > 0 && s.Objective < 100) {
 		v.addf(path+".objective", "must be a percentage greater than 0 and less than 100, got %v", s.Objective)
 	}
 	v.sloWindow(path, s)
-	v.sli(path+".sli", &s.SLI, probeNames)
+	v.sli(path+".sli", &s.SLI, svc, probeNames)
 }
 
 func (v *validator) sloWindow(path string, s *SLOConfig) {
@@ -80,9 +80,9 @@ func (v *validator) sloWindow(path string, s *SLOConfig) {
 	}
 }
 
-func (v *validator) sli(path string, s *SLIConfig, probeNames map[string]string) {
+func (v *validator) sli(path string, s *SLIConfig, svc *ServiceConfig, probeNames map[string]string) {
 	if p := s.Prometheus; p != nil {
-		v.prometheusSLI(path, s)
+		v.prometheusSLI(path, s, svc)
 		return
 	}
 	if len(s.Probes) == 0 {

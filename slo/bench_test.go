@@ -209,10 +209,10 @@ func benchCheckSnapshot(b *testing.B, snap *Snapshot, want []benchWant) {
 	}
 	for i := range want {
 		s := &snap.SLOs[i]
-		if got := s.Windows[Window5m]; got != want[i].window5m {
+		if got := s.Windows[Window5m]; got != eventsOf(want[i].window5m) {
 			b.Fatalf("SLO %s: 5m window %+v, want %+v", s.Key(), got, want[i].window5m)
 		}
-		if got := s.Windows[WindowFull]; got != want[i].full {
+		if got := s.Windows[WindowFull]; got != eventsOf(want[i].full) {
 			b.Fatalf("SLO %s: full window %+v, want %+v", s.Key(), got, want[i].full)
 		}
 		if s.Good != want[i].full.Good || s.Bad != want[i].full.Bad {

@@ -115,7 +115,7 @@ services:
 		{at: utc("2026-11-30T21:00:00Z"), probe: "home", success: false},
 	})
 	s := e.Evaluate(now).SLOs[0]
-	if got := s.Windows[WindowFull]; got != (Counts{Good: 2, Bad: 1}) {
+	if got := s.Windows[WindowFull]; got != eventsOf(Counts{Good: 2, Bad: 1}) {
 		t.Errorf("November = %+v, want {Good:2 Bad:1}", got)
 	}
 	if !s.WindowStart.Equal(utc("2026-10-31T23:00:00Z")) || s.WindowLength != 30*24*time.Hour {
@@ -128,7 +128,7 @@ services:
 	}
 	// December 1st 00:00 Berlin: a new period with no data.
 	s = e.Evaluate(utc("2026-11-30T23:00:00Z")).SLOs[0]
-	if got := s.Windows[WindowFull]; got != (Counts{}) {
+	if got := s.Windows[WindowFull]; got != eventsOf(Counts{}) {
 		t.Errorf("December = %+v, want no events", got)
 	}
 	if _, ok := s.SLI(WindowFull); ok {
@@ -138,7 +138,7 @@ services:
 		t.Errorf("December length %s, want 744h", s.WindowLength)
 	}
 	// The burn-rate windows still see the last hours of November.
-	if got := s.Windows[Window3d]; got != (Counts{Bad: 1}) {
+	if got := s.Windows[Window3d]; got != eventsOf(Counts{Bad: 1}) {
 		t.Errorf("3d window across the turn of the month = %+v, want {Bad:1}", got)
 	}
 }
@@ -163,14 +163,14 @@ services:
 		{at: utc("2026-03-29T21:59:59Z"), probe: "home", success: true},  // the week's last second
 	})
 	s := e.Evaluate(now).SLOs[0]
-	if got := s.Windows[WindowFull]; got != (Counts{Good: 2, Bad: 1}) {
+	if got := s.Windows[WindowFull]; got != eventsOf(Counts{Good: 2, Bad: 1}) {
 		t.Errorf("the DST week = %+v, want {Good:2 Bad:1}", got)
 	}
 	if !s.WindowStart.Equal(utc("2026-03-22T23:00:00Z")) || s.WindowLength != 167*time.Hour {
 		t.Errorf("week [%s, +%s), want [2026-03-22T23:00Z, +167h)", s.WindowStart.UTC(), s.WindowLength)
 	}
 	s = e.Evaluate(utc("2026-03-29T22:00:00Z")).SLOs[0]
-	if got := s.Windows[WindowFull]; got != (Counts{}) || s.WindowLength != 168*time.Hour {
+	if got := s.Windows[WindowFull]; got != eventsOf(Counts{}) || s.WindowLength != 168*time.Hour {
 		t.Errorf("the next week = %+v over %s, want no events over 168h", got, s.WindowLength)
 	}
 }

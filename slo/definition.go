@@ -72,6 +72,12 @@ type Definition struct {
 	// probe is collector.SLIQueryProbe(Name), whose results carry Events,
 	// and a result without them (a failed query) records nothing.
 	Queried bool
+	// QueriedWindows marks a queried SLI in window mode: the source counts
+	// each window whole at every evaluation (results carry Windows), and
+	// the engine keeps only the latest figures.
+	QueriedWindows bool
+	// QuerySource names the Prometheus source of a queried SLI.
+	QuerySource string
 	// RenamedFrom is the SLO's former name, whose events it takes over.
 	RenamedFrom string
 	Schedule    *Schedule
@@ -190,20 +196,70 @@ func NewPlan(cfg *config.Config) *Plan {
 				probes = []string{collector.SLIQueryProbe(s.Name)}
 			}
 			plan.SLOs = append(plan.SLOs, &Definition{
-				Service:      service.Name,
-				Name:         s.Name,
-				Objective:    s.ObjectiveRatio(),
-				ErrorBudget:  s.ErrorBudgetRatio(),
-				Window:       s.Window.Duration(),
-				Calendar:     s.Calendar,
-				Location:     s.TimeZone.Get(),
-				LatencyBelow: s.SLI.LatencyBelow.Duration(),
-				Probes:       probes,
-				Queried:      s.SLI.Prometheus != nil,
-				RenamedFrom:  s.RenamedFrom,
-				Schedule:     schedule,
+				Service:        service.Name,
+				Name:           s.Name,
+				Objective:      s.ObjectiveRatio(),
+				ErrorBudget:    s.ErrorBudgetRatio(),
+				Window:         s.Window.Duration(),
+				Calendar:       s.Calendar,
+				Location:       s.TimeZone.Get(),
+				LatencyBelow:   s.SLI.LatencyBelow.Duration(),
+				Probes:         probes,
+				Queried:        s.SLI.Prometheus != nil,
+				QueriedWindows: s.SLI.Prometheus != nil && s.SLI.Prometheus.Mode == config.SLIModeWindow,
+				QuerySource:    querySource(s.SLI.Prometheus),
+				RenamedFrom:    s.RenamedFrom,
+				Schedule:       schedule,
 			})
 		}
 	}
 	return plan
+}
+
+func querySource(p *config.SLIPrometheus) string {
+	if p == nil {
+		return ""
+	}
+	return p.Source
+}
+
+// windowLengths returns the length of every window at t: the burn-rate
+// windows and the full window; for a calendar window, the part of the
+// current period up to t.
+func (d *Definition) windowLengths(t time.Time) [numWindows]time.Duration {
+	var lengths [numWindows]time.Duration
+	for w, b := range burnWindows {
+		lengths[w] = b.length
+	}
+	lengths[WindowFull] = d.Window
+	if d.Calendar != "" {
+		lengths[WindowFull] = t.Sub(periodStart(t, d.Calendar, d.Location))
+	}
+	return lengths
+}
+
+// fullWindowAt places the full window at t: its start and length (for a
+// calendar window, the whole current period).
+func (d *Definition) fullWindowAt(t time.Time) (time.Time, time.Duration) {
+	if d.Calendar == "" {
+		return t.Add(-d.Window), d.Window
+	}
+	start := periodStart(t, d.Calendar, d.Location)
+	return start, nextPeriodStart(start, d.Calendar, d.Location).Sub(start)
+}
+
+// QueryWindows returns, for a window-mode SLI configured as s, the
+// distinct lengths of the windows its queries count at a given time.
+func QueryWindows(s *config.SLOConfig) func(t time.Time) []time.Duration {
+	def := &Definition{Window: s.Window.Duration(), Calendar: s.Calendar, Location: s.TimeZone.Get()}
+	return func(t time.Time) []time.Duration {
+		all := def.windowLengths(t)
+		lengths := make([]time.Duration, 0, numWindows)
+		for _, length := range all {
+			if length > 0 && !slices.Contains(lengths, length) {
+				lengths = append(lengths, length)
+			}
+		}
+		return lengths
+	}
 }

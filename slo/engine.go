@@ -230,6 +230,16 @@ func (e *Engine) Record(id collector.ProbeID, result collector.Result) {
 		e.recordEvents(r, result.Events, now)
 		return
 	}
+	if result.Windows != nil {
+		if result.Start.After(now.Add(maxFutureSkew)) {
+			e.metrics.futureEvents.Inc() // would never go stale
+			return
+		}
+		for _, o := range r.objectives {
+			o.recordWindows(result.Windows, result.Start)
+		}
+		return
+	}
 	if result.Start.After(now.Add(maxFutureSkew)) {
 		// Stamped ahead of the clock: counting it would move every ring's
 		// head into the future. Never happens with the scheduler's own
@@ -259,19 +269,20 @@ func (e *Engine) recordEvents(r route, events []collector.EventCounts, now time.
 	}
 }
 
-// LastEvent returns the time of the newest event recorded for the SLO
-// named slo of service; zero when it has none (or is unknown). A queried
-// SLI resumes counting after it.
-func (e *Engine) LastEvent(service, slo string) time.Time {
+// Coverage returns what the recorded events of the SLO named slo of
+// service cover: from the oldest range counted by queries that is still
+// held (zero when unknown) to the newest event (zero when none). A queried
+// SLI resumes counting after it, and backfills the window before it.
+func (e *Engine) Coverage(service, slo string) collector.SLICoverage {
 	e.mu.Lock()
 	o := e.active[stateKey(service, slo)]
 	e.mu.Unlock()
 	if o == nil {
-		return time.Time{}
+		return collector.SLICoverage{}
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.lastEvent
+	return collector.SLICoverage{From: o.queriedFrom, To: o.lastEvent}
 }
 
 // maxFutureSkew is how far ahead of the engine's clock a result may be
@@ -287,8 +298,9 @@ func (e *Engine) Evaluate(now time.Time) *Snapshot {
 	start := time.Now()
 	table := e.routes.Load()
 	snap := &Snapshot{Time: now, SLOs: make([]SLOStatus, len(table.ordered)), Services: make([]ServiceStatus, len(table.schedules))}
+	stale := e.figuresStale()
 	for i, o := range table.ordered {
-		snap.SLOs[i] = o.status(now)
+		snap.SLOs[i] = o.status(now, stale)
 	}
 	for i, s := range table.schedules {
 		snap.Services[i] = ServiceStatus{Service: s.Service, MaintenanceActive: s.Schedule.InMaintenance(now), InHours: s.Schedule.InHours(now)}
@@ -299,6 +311,14 @@ func (e *Engine) Evaluate(now time.Time) *Snapshot {
 	e.metrics.evaluationDuration.Observe(time.Since(start).Seconds())
 	e.metrics.lastEvaluation.Set(float64(now.UnixNano()) / 1e9)
 	return snap
+}
+
+// figuresStale is how long a window-mode SLI's figures are shown after
+// they were queried: Prometheus' staleness period (5 minutes), or two
+// evaluation intervals when longer, so that a failed query or two leave
+// the last figures in place.
+func (e *Engine) figuresStale() time.Duration {
+	return max(5*time.Minute, 2*time.Duration(e.interval.Load()))
 }
 
 func (e *Engine) expireOrphans(now time.Time) {

@@ -94,7 +94,7 @@ func checkStatus(t *testing.T, s *SLOStatus, ref *reference, now time.Time, full
 	allowed := new(big.Rat).Sub(one, ref.objective)
 	for w := range numWindows {
 		want := ref.window(w, now, full)
-		if s.Windows[w] != want {
+		if s.Windows[w] != eventsOf(want) {
 			t.Errorf("%s at %s: window %s = %+v, want %+v", s.Name, now.Format(time.RFC3339), WindowNames[w], s.Windows[w], want)
 			continue
 		}
@@ -267,10 +267,10 @@ func TestEngineWindowEdges(t *testing.T) {
 		{at: utc("2026-11-16T11:59:59Z"), probe: "home", success: true},            // just before
 	})
 	s := e.Evaluate(now).SLOs[0]
-	if got := s.Windows[Window5m]; got != (Counts{Bad: 1}) {
+	if got := s.Windows[Window5m]; got != eventsOf(Counts{Bad: 1}) {
 		t.Errorf("5m window = %+v, want the one bad event at its first instant", got)
 	}
-	if got := s.Windows[WindowFull]; got != (Counts{Good: 1, Bad: 2}) {
+	if got := s.Windows[WindowFull]; got != eventsOf(Counts{Good: 1, Bad: 2}) {
 		t.Errorf("full window = %+v, want {Good:1 Bad:2}", got)
 	}
 	if want := utc("2026-11-16T12:00:00Z"); !s.WindowStart.Equal(want) {
@@ -278,7 +278,7 @@ func TestEngineWindowEdges(t *testing.T) {
 	}
 	// Ten seconds later the 5m window has moved past 11:55:00.
 	s = e.Evaluate(now.Add(10 * time.Second)).SLOs[0]
-	if got := s.Windows[Window5m]; got != (Counts{}) {
+	if got := s.Windows[Window5m]; got != eventsOf(Counts{}) {
 		t.Errorf("5m window 10s later = %+v, want empty", got)
 	}
 }
@@ -405,7 +405,7 @@ func TestEngineClockSteps(t *testing.T) {
 	now = now.Add(-24 * time.Hour) // the clock is stepped back a day
 	record(e, "shop", []event{{at: now, probe: "home", success: false}})
 	s := e.Evaluate(now).SLOs[0]
-	if s.Windows[Window5m] != (Counts{Bad: 1}) {
+	if s.Windows[Window5m] != eventsOf(Counts{Bad: 1}) {
 		t.Errorf("5m window after a step back = %+v, want the one event at the new time", s.Windows[Window5m])
 	}
 }

@@ -20,10 +20,10 @@ var (
 	famLatency    = family{"slo_latency_threshold_seconds", "Latency SLOs: a run is good when it succeeded in less than this.", dto.MetricType_GAUGE}
 	famWindowLen  = family{"slo_window_seconds", "Length of the SLO's full window (for a calendar window, of the current period).", dto.MetricType_GAUGE}
 	famWindowFrom = family{"slo_window_start_timestamp_seconds", "Start of the SLO's full window.", dto.MetricType_GAUGE}
-	famEvents     = family{"slo_events_total", "Events counted towards the SLO, by result (good, bad), since its state began.", dto.MetricType_COUNTER}
-	famExcluded   = family{"slo_excluded_events_total", "Events excluded from the SLO as planned downtime, by reason (maintenance, outside_hours).", dto.MetricType_COUNTER}
+	famEvents     = family{"slo_events_total", "Events counted towards the SLO, by result (good, bad), since its state began; absent for SLIs in window mode.", dto.MetricType_COUNTER}
+	famExcluded   = family{"slo_excluded_events_total", "Events excluded from the SLO as planned downtime, by reason (maintenance, outside_hours); absent for SLIs in window mode.", dto.MetricType_COUNTER}
 	famWinEvents  = family{"slo_window_events", "Events counted in each window (good and bad); 0 means no data, and the window's SLI and burn rate are then absent.", dto.MetricType_GAUGE}
-	famWinExcl    = family{"slo_window_excluded_events", "Events excluded as planned downtime in the full window.", dto.MetricType_GAUGE}
+	famWinExcl    = family{"slo_window_excluded_events", "Events excluded as planned downtime in the full window; absent for SLIs in window mode.", dto.MetricType_GAUGE}
 	famSLI        = family{"slo_sli_ratio", "Ratio of good events in each window; absent when the window holds no events.", dto.MetricType_GAUGE}
 	famBurn       = family{"slo_burn_rate", "Ratio of bad events in each window over the ratio the objective allows; absent when the window holds no events.", dto.MetricType_GAUGE}
 	famBudget     = family{"slo_error_budget_ratio", "Share of events allowed to be bad: 1 - objective.", dto.MetricType_GAUGE}
@@ -124,8 +124,8 @@ func (b *builder) steps() []func() *dto.MetricFamily {
 		}),
 		b.events,
 		b.excluded,
-		b.perWindow(famWinEvents, func(s *SLOStatus, w int) (float64, bool) { return always(float64(s.Windows[w].Total())) }),
-		b.perSLO(famWinExcl, func(s *SLOStatus) (float64, bool) { return always(float64(s.Windows[WindowFull].Excluded)) }),
+		b.perWindow(famWinEvents, func(s *SLOStatus, w int) (float64, bool) { return always(s.Windows[w].Total()) }),
+		b.perSLO(famWinExcl, func(s *SLOStatus) (float64, bool) { return s.Windows[WindowFull].Excluded, !s.QueriedWindows }),
 		b.perWindow(famSLI, (*SLOStatus).SLI),
 		b.perWindow(famBurn, (*SLOStatus).BurnRate),
 		b.perSLO(famBudget, func(s *SLOStatus) (float64, bool) { return always(s.ErrorBudget) }),
@@ -157,6 +157,9 @@ func (b *builder) events() *dto.MetricFamily {
 	b.start(famEvents, 2*len(b.snap.SLOs))
 	for i := range b.snap.SLOs {
 		s := &b.snap.SLOs[i]
+		if s.QueriedWindows {
+			continue // the source counts its events; none pass through here
+		}
 		b.Add(float64(s.Bad), resultBad, b.labels[i].service, b.labels[i].slo)
 		b.Add(float64(s.Good), resultGood, b.labels[i].service, b.labels[i].slo)
 	}
@@ -166,6 +169,9 @@ func (b *builder) events() *dto.MetricFamily {
 func (b *builder) excluded() *dto.MetricFamily {
 	b.start(famExcluded, len(exclusionReasons)*len(b.snap.SLOs))
 	for i := range b.snap.SLOs {
+		if b.snap.SLOs[i].QueriedWindows {
+			continue
+		}
 		for r, pair := range exclusionPairs {
 			b.Add(float64(b.snap.SLOs[i].Excluded[r]), pair, b.labels[i].service, b.labels[i].slo)
 		}

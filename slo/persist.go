@@ -13,8 +13,9 @@ import (
 const SLOStateSection = "slos"
 
 // sloStateVersion is the version of the section's layout (docs/state.md).
-// A reader rejects versions it does not know.
-const sloStateVersion = 1
+// A reader reads the versions up to it and rejects later ones. Version 2
+// added each SLO's queried-from time.
+const sloStateVersion = 2
 
 // maxRingLengths bound the rings read from the state file, by ring: the
 // burn-rate rings' fixed lengths, and the hourly ring of the longest
@@ -26,7 +27,7 @@ var maxRingLengths = [numRings]int{31, 121, 865, 366*24 + 1}
 //
 //	version byte, count
 //	per SLO: key, window ns, calendar, time zone, last event (Unix ns),
-//	  good, bad, excluded by reason (2), calendar flag byte
+//	  queried from (Unix ns, 0 for none; version 2), good, bad, excluded by reason (2), calendar flag byte
 //	  [current start, end, good, bad, excluded; previous likewise]
 //	  ring count, per ring: resolution ns, head slot, length,
 //	    runs of equal buckets (run length, good, bad, excluded) covering
@@ -59,6 +60,14 @@ func appendString(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
+// unixNanoOrZero writes the zero time as 0 (its UnixNano overflows).
+func unixNanoOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 func appendCounts(buf []byte, c Counts) []byte {
 	buf = binary.AppendUvarint(buf, c.Good)
 	buf = binary.AppendUvarint(buf, c.Bad)
@@ -78,7 +87,8 @@ func (o *objective) appendState(buf []byte, key string) []byte {
 	buf = binary.AppendVarint(buf, int64(o.def.Window))
 	buf = appendString(buf, o.def.Calendar)
 	buf = appendString(buf, o.def.Location.String())
-	buf = binary.AppendVarint(buf, o.lastEvent.UnixNano())
+	buf = binary.AppendVarint(buf, unixNanoOrZero(o.lastEvent))
+	buf = binary.AppendVarint(buf, unixNanoOrZero(o.queriedFrom))
 	buf = binary.AppendUvarint(buf, o.good)
 	buf = binary.AppendUvarint(buf, o.bad)
 	for _, n := range o.excluded[1:] {
@@ -128,8 +138,8 @@ func (r *ring) appendState(buf []byte) []byte {
 // error nothing is restored.
 func (e *Engine) UnmarshalState(data []byte) error {
 	d := decoder{data: data}
-	if version := d.byte(); d.err == nil && version != sloStateVersion {
-		return fmt.Errorf("SLO state: unknown version %d (this build reads version %d)", version, sloStateVersion)
+	if d.version = d.byte(); d.err == nil && (d.version == 0 || d.version > sloStateVersion) {
+		return fmt.Errorf("SLO state: unknown version %d (this build reads versions 1 to %d)", d.version, sloStateVersion)
 	}
 	count := d.uvarint()
 	if d.err == nil && count > uint64(len(data)) {
@@ -161,9 +171,10 @@ func (e *Engine) UnmarshalState(data []byte) error {
 // decoder reads the section; the first error sticks and later reads
 // return zeros.
 type decoder struct {
-	data []byte
-	off  int
-	err  error
+	data    []byte
+	off     int
+	err     error
+	version byte
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -238,7 +249,16 @@ func (d *decoder) objective() (string, *objective) {
 	tz := d.string()
 	def.Location = loadLocation(tz)
 	o := &objective{def: def}
-	o.lastEvent = time.Unix(0, d.varint())
+	// Version 1 wrote the zero time's UnixNano, which is negative: no
+	// event predates 1970.
+	if last := d.varint(); last > 0 {
+		o.lastEvent = time.Unix(0, last)
+	}
+	if d.version >= 2 {
+		if from := d.varint(); from > 0 {
+			o.queriedFrom = time.Unix(0, from)
+		}
+	}
 	o.good, o.bad = d.uvarint(), d.uvarint()
 	for i := 1; i < len(o.excluded); i++ {
 		o.excluded[i] = d.uvarint()

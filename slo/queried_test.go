@@ -39,8 +39,8 @@ services:
 	// A run that failed after counting a range keeps that range's events.
 	engine.Record(id, collector.Result{Start: now, Reason: collector.ReasonTimeout, Err: errors.New("slow"),
 		Events: []collector.EventCounts{{At: now.Add(-time.Second), Good: 1000}}})
-	if last := engine.LastEvent("shop", "requests"); !last.Equal(now.Add(-time.Second)) {
-		t.Errorf("LastEvent = %v, want %v", last, now.Add(-time.Second))
+	if last := engine.Coverage("shop", "requests").To; !last.Equal(now.Add(-time.Second)) {
+		t.Errorf("coverage ends at %v, want %v", last, now.Add(-time.Second))
 	}
 	status := engine.Evaluate(now).SLOs[0]
 	if status.Good != 6990 || status.Bad != 10 {

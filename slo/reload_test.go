@@ -59,10 +59,10 @@ func TestEngineReload(t *testing.T) {
 	want7d := Counts{Good: 36, Bad: 12}
 	want1d := Counts{Good: 18, Bad: 7}
 	snap := e.Evaluate(now)
-	if got := findSLO(snap, "a").Windows[WindowFull]; got != want7d {
+	if got := findSLO(snap, "a").Windows[WindowFull]; got != eventsOf(want7d) {
 		t.Fatalf("a = %+v, want %+v", got, want7d)
 	}
-	if got := findSLO(snap, "b").Windows[WindowFull]; got != want1d {
+	if got := findSLO(snap, "b").Windows[WindowFull]; got != eventsOf(want1d) {
 		t.Fatalf("b = %+v, want %+v", got, want1d)
 	}
 
@@ -74,10 +74,10 @@ func TestEngineReload(t *testing.T) {
       - {name: b, objective: 99, window: 5d, sli: {probes: [home]}}
 `))
 		snap := e.Evaluate(now)
-		if got := findSLO(snap, "a").Windows[WindowFull]; got != want1d {
+		if got := findSLO(snap, "a").Windows[WindowFull]; got != eventsOf(want1d) {
 			t.Errorf("a after shrinking to 1d = %+v, want %+v", got, want1d)
 		}
-		if got := findSLO(snap, "b").Windows[WindowFull]; got != want7d {
+		if got := findSLO(snap, "b").Windows[WindowFull]; got != eventsOf(want7d) {
 			t.Errorf("b after growing to 5d = %+v, want %+v (the 3 days its rings held)", got, want7d)
 		}
 		if findSLO(snap, "a").Objective != 0.95 {
@@ -90,7 +90,7 @@ func TestEngineReload(t *testing.T) {
       - {name: b, objective: 99, window: 5d, sli: {probes: [home]}}
 `))
 		snap := e.Evaluate(now)
-		if s := findSLO(snap, "a2"); s == nil || s.Windows[WindowFull] != want1d || s.Good != 36 || s.Bad != 12 {
+		if s := findSLO(snap, "a2"); s == nil || s.Windows[WindowFull] != eventsOf(want1d) || s.Good != 36 || s.Bad != 12 {
 			t.Errorf("renamed SLO = %+v, want the events of a", s)
 		}
 		if findSLO(snap, "a") != nil {
@@ -113,7 +113,7 @@ func TestEngineReload(t *testing.T) {
       - {name: a2, objective: 95, window: 1d, sli: {probes: [home]}}
       - {name: b, objective: 99, window: 5d, sli: {probes: [home]}}
 `))
-		if got := findSLO(e.Evaluate(now), "b"); got == nil || got.Windows[WindowFull] != want7d {
+		if got := findSLO(e.Evaluate(now), "b"); got == nil || got.Windows[WindowFull] != eventsOf(want7d) {
 			t.Errorf("re-added b = %+v, want its events back", got)
 		}
 	})
@@ -152,13 +152,13 @@ func TestEngineReloadToCalendar(t *testing.T) {
       - {name: a, objective: 99, calendar: month, sli: {probes: [home]}}
 `))
 	s := e.Evaluate(now).SLOs[0]
-	if got := s.Windows[WindowFull]; got != (Counts{Good: 2, Bad: 1}) {
+	if got := s.Windows[WindowFull]; got != eventsOf(Counts{Good: 2, Bad: 1}) {
 		t.Errorf("November after switching to a calendar month = %+v, want {Good:2 Bad:1}", got)
 	}
 	applyYAML(t, e, sloYAML(`
       - {name: a, objective: 99, window: 2d, sli: {probes: [home]}}
 `))
-	if got := e.Evaluate(now).SLOs[0].Windows[WindowFull]; got != (Counts{Good: 1}) {
+	if got := e.Evaluate(now).SLOs[0].Windows[WindowFull]; got != eventsOf(Counts{Good: 1}) {
 		t.Errorf("2d window after switching back = %+v, want {Good:1}", got)
 	}
 }
@@ -191,7 +191,7 @@ services:
 	})
 	snap := e.Evaluate(now)
 	s := snap.SLOs[0]
-	if got := s.Windows[WindowFull]; got != (Counts{Good: 1, Bad: 1, Excluded: 4}) {
+	if got := s.Windows[WindowFull]; got != eventsOf(Counts{Good: 1, Bad: 1, Excluded: 4}) {
 		t.Errorf("full window = %+v, want {Good:1 Bad:1 Excluded:4}", got)
 	}
 	if s.Excluded != [2]uint64{3, 1} {

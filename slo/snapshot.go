@@ -31,13 +31,33 @@ type SLOStatus struct {
 	// Excluded counts the excluded ones by reason (exclusionReasons).
 	Good, Bad uint64
 	Excluded  [numExclusions - 1]uint64
-	// Windows holds the events of each window, by window index.
-	Windows [numWindows]Counts
+	// Windows holds the events of each window, by window index: whole
+	// numbers counted by the engine, or (a window-mode SLI) the figures a
+	// Prometheus source counted, fractional and zero when not (yet, or no
+	// longer) known.
+	Windows [numWindows]WindowEvents
+	// FiguresAt is when a window-mode SLI's figures were queried (the
+	// oldest window's figures); zero for other SLOs.
+	FiguresAt time.Time
 	// WindowStart and WindowLength place the full window: for a rolling
 	// window, the start of its oldest slot and the configured length; for
 	// a calendar window, the current period.
 	WindowStart  time.Time
 	WindowLength time.Duration
+}
+
+// WindowEvents are the events of one window: good and bad ones count
+// towards the SLO, excluded ones are planned downtime.
+type WindowEvents struct {
+	Good, Bad, Excluded float64
+}
+
+// Total is the number of events that count towards the SLO.
+func (w WindowEvents) Total() float64 { return w.Good + w.Bad }
+
+// eventsOf converts counted events.
+func eventsOf(c Counts) WindowEvents {
+	return WindowEvents{Good: float64(c.Good), Bad: float64(c.Bad), Excluded: float64(c.Excluded)}
 }
 
 // SLI returns the ratio of good events in window w; false when the window
@@ -47,7 +67,7 @@ func (s *SLOStatus) SLI(w int) (float64, bool) {
 	if c.Total() == 0 {
 		return 0, false
 	}
-	return float64(c.Good) / float64(c.Total()), true
+	return c.Good / c.Total(), true
 }
 
 // BurnRate returns how fast window w spends the error budget: the ratio of
@@ -58,7 +78,7 @@ func (s *SLOStatus) BurnRate(w int) (float64, bool) {
 	if c.Total() == 0 {
 		return 0, false
 	}
-	return (float64(c.Bad) / float64(c.Total())) / s.ErrorBudget, true
+	return (c.Bad / c.Total()) / s.ErrorBudget, true
 }
 
 // Budget is the error budget of the full window.
@@ -85,8 +105,8 @@ type Budget struct {
 func (s *SLOStatus) Budget() Budget {
 	full := s.Windows[WindowFull]
 	b := Budget{Ratio: s.ErrorBudget}
-	b.Events = b.Ratio * float64(full.Total())
-	b.ConsumedEvents = float64(full.Bad)
+	b.Events = b.Ratio * full.Total()
+	b.ConsumedEvents = full.Bad
 	b.RemainingEvents = b.Events - b.ConsumedEvents
 	if full.Total() == 0 {
 		return b

@@ -1384,16 +1384,22 @@ func TestDashboardCountersPromtool(t *testing.T) {
 	}
 	// Every label a bar panel's selectors and aggregations name, so one
 	// series of each metric matches every panel.
-	const barLabels = `job="reliabilityd",instance="rd:10089",service="s",probe="p",step="login",resource="r",backup="b",reason="timeout",result="success"`
+	const barLabels = `job="reliabilityd",instance="rd:10089",service="s",probe="p",step="login",resource="r",backup="b",source="src",reason="timeout",result="success"`
 
 	var bars promtoolTest
 	bars.Interval = "1m"
-	fromZero := []struct{ uid, title string }{
-		{"reliabilityd-service", "Failures by reason"},
-		{"reliabilityd-service", "Transaction step failures"},
-		{"reliabilityd-capacity", "Sample failures by reason"},
-		{"reliabilityd-recovery", "Backup check failures by reason"},
-		{"reliabilityd-daemon", "Configuration reloads"},
+	fromZero := []struct {
+		uid, title string
+		// dropsZero: the panel leaves out bars of 0 (a Prometheus
+		// source's failure series exist at 0 for every reason).
+		dropsZero bool
+	}{
+		{"reliabilityd-service", "Failures by reason", false},
+		{"reliabilityd-service", "Transaction step failures", false},
+		{"reliabilityd-capacity", "Sample failures by reason", false},
+		{"reliabilityd-recovery", "Backup check failures by reason", false},
+		{"reliabilityd-daemon", "Configuration reloads", false},
+		{"reliabilityd-daemon", "Source query failures by reason", true},
 	}
 	for _, panel := range fromZero {
 		e := expr(panel.uid, panel.title, "A")
@@ -1411,6 +1417,9 @@ func TestDashboardCountersPromtool(t *testing.T) {
 			{"9m", nil}, {"10m", sample("{}", 1)}, {"11m", sample("{}", 0)}, {"12m", sample("{}", 2)}, {"13m", sample("{}", 0)},
 			{"14m", sample("{}", 0)}, {"15m", sample("{}", 1)}, {"17m", nil}, {"20m", sample("{}", 1)}, {"21m", sample("{}", 0)},
 		} {
+			if panel.dropsZero && len(c.want) == 1 && c.want[0].Value == 0 {
+				c.want = nil
+			}
 			bars.PromQLExprTest = append(bars.PromQLExprTest, promtoolExprTest{Expr: "sum(" + e + ")", EvalTime: c.at, ExpSamples: c.want})
 		}
 	}
@@ -1492,7 +1501,9 @@ func TestDashboardCountersPromtool(t *testing.T) {
 //     probe_failures_total: every failure happened since Prometheus
 //     started (promStart), the first of each reason included;
 //   - the bars of failures by reason add up to the same, at the graph's
-//     step: no failure is lost between two bars or counted in two;
+//     step: no failure is lost between two bars or counted in two; and so
+//     do the daemon's bars of failed queries of Prometheus sources, which
+//     fail from before Prometheus's first scrape;
 //   - the report's SLI column is slo_sli_ratio, and its Met column whether
 //     that is at least slo_objective_ratio;
 //   - the service detail's SLI minus objective is exactly that.
@@ -1548,6 +1559,22 @@ func checkDashboardValues(t *testing.T, q *promQuerier, dashboards []loadedDashb
 		}
 	}
 	compare("service Failures by reason, bars added up vs probe_failures_total", added, query(`sum by (service, probe, reason) (probe_failures_total)`))
+
+	// The example's source "local" fails every query (nothing listens on
+	// localhost:9090), from before the first scrape.
+	sourceBars := substitute(panelExpr(t, dashboardPanel(t, dashboards, "reliabilityd-daemon", "Source query failures by reason"), "A"))
+	matrix, err = promQueryRange(q.client, sourceBars, now.Add(-time.Duration(steps)*time.Duration(step)), now, time.Duration(step))
+	if err != nil {
+		t.Fatal(err)
+	}
+	added = map[string]float64{}
+	for _, s := range matrix {
+		for _, p := range s.Values {
+			added[s.Metric.String()] += float64(p.Value)
+		}
+	}
+	compare("daemon Source query failures by reason, bars added up vs prometheus_source_query_failures_total", added,
+		query(`sum by (instance, source, reason) (prometheus_source_query_failures_total) > 0`))
 
 	sli := query(`max by (service, slo) (slo_sli_ratio{window="full"})`)
 	objective := query(`max by (service, slo) (slo_objective_ratio)`)

@@ -170,7 +170,8 @@ func matchesAll(body string, patterns []string) bool {
 func grepProbe(body string) string {
 	var out []string
 	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "probe_") || strings.HasPrefix(line, "reliabilityd_config") {
+		if strings.HasPrefix(line, "probe_") || strings.HasPrefix(line, "reliabilityd_config") ||
+			strings.HasPrefix(line, "slo_events_total") || strings.HasPrefix(line, "prometheus_source_query") {
 			out = append(out, line)
 		}
 	}

@@ -260,26 +260,22 @@ services:
 	}
 }
 
-// TestPrometheusSLIBackfill: Prometheus starts on a TSDB holding five
-// hours of request counters, loaded with promtool tsdb
-// create-blocks-from openmetrics; nothing is scraped live. A fresh daemon
-// backfills its 6h SLO window from them: 10 requests a minute, one of them
-// bad during one hour, make 3000 events of which 60 bad, an SLI of 0.98;
-// a restart resumes where the recorded events end.
-func TestPrometheusSLIBackfill(t *testing.T) {
+// loadHistory writes the OpenMetrics text of shop_requests_total
+// {code="200"|"500"} with one sample a minute for minutes 0..minutes,
+// ending at end, whose values at minute k are counts(k) (total and bad),
+// converts it into blocks with promtool and starts Prometheus on them,
+// scraping nothing.
+func loadHistory(t *testing.T, end time.Time, minutes int, counts func(k int) (total, bad int)) *prometheusServer {
+	t.Helper()
 	promPath := lookPrometheus(t)
 	promtool := lookPromtool(t)
 	dir := t.TempDir()
-	// The history ends a minute or two ago: within Prometheus' lookback
-	// of 5 minutes, so its last sample is what the counters read now.
-	end := time.Now().Truncate(time.Minute).Add(-time.Minute)
-	const minutes = 300
 	var om strings.Builder
 	om.WriteString("# TYPE shop_requests counter\n")
 	for _, code := range []string{"200", "500"} {
 		for k := 0; k <= minutes; k++ {
-			bad := min(max(k-120, 0), 60) // one bad request a minute from minute 120 to 180
-			value := 10*k - bad
+			total, bad := counts(k)
+			value := total - bad
 			if code == "500" {
 				value = bad
 			}
@@ -299,7 +295,136 @@ func TestPrometheusSLIBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return prom
+}
 
+// TestPrometheusSLIWindowMode: SLOs in window mode query each window whole
+// from a Prometheus holding five hours of history (promtool blocks): 10
+// requests a minute for the first 150 minutes, one of them bad from minute
+// 60 to 120, then none. The windows up to 2h see no requests (no data);
+// 6h, 1d, 3d and the SLO's 7d see all 1500, 60 bad. The same SLO in events
+// mode, backfilled, agrees. A total that matches nothing fails with
+// reason empty and records nothing.
+func TestPrometheusSLIWindowMode(t *testing.T) {
+	end := time.Now().Truncate(time.Minute).Add(-time.Minute)
+	prom := loadHistory(t, end, 300, func(k int) (int, int) {
+		k = min(k, 150)
+		return 10 * k, min(max(k-60, 0), 60)
+	})
+	dir := t.TempDir()
+	configFile := filepath.Join(dir, "reliability.yml")
+	const queries = `
+            bad: 'sum(shop_requests_total{code="500"}) - (sum(shop_requests_total{code="500"} offset $window) or vector(0))'
+            total: 'sum(shop_requests_total) - (sum(shop_requests_total offset $window) or vector(0))'`
+	writeFile(t, configFile, fmt.Sprintf(`global: {evaluation_interval: 1s}
+prometheus_sources:
+  - {name: prom, url: %q, timeout: 10s}
+services:
+  - name: shop
+    slos:
+      - name: windows
+        objective: 99
+        window: 7d
+        sli:
+          prometheus:
+            source: prom
+            mode: window%s
+      - name: events
+        objective: 99
+        window: 7d
+        sli:
+          prometheus:
+            source: prom%s
+      - name: typo
+        objective: 99
+        window: 7d
+        sli:
+          prometheus:
+            source: prom
+            mode: window
+            bad: 'sum(shop_requests_totl{code="500"}) - sum(shop_requests_totl{code="500"} offset $window)'
+            total: 'sum(shop_requests_totl) - sum(shop_requests_totl offset $window)'
+`, prom.url, queries, queries))
+	d := startDaemon(t, "--config.file="+configFile, "--storage.path="+filepath.Join(dir, "data"))
+	body := d.waitFor(60*time.Second,
+		`^slo_window_events\{service="shop",slo="windows",window="full"\} 1500$`,
+		`^slo_events_total\{result="good",service="shop",slo="events"\} 1440$`,
+		`^prometheus_source_query_failures_total\{reason="empty",source="prom"\} [1-9]`)
+
+	// Independently: 60 bad of 1500, objective 99 %.
+	const total, bad, budgetRatio = 1500.0, 60.0, 0.01
+	for _, slo := range []string{"windows", "events"} {
+		series := func(name, window string) string {
+			if window == "" {
+				return fmt.Sprintf(`%s{service="shop",slo=%q} `, name, slo)
+			}
+			return fmt.Sprintf(`%s{service="shop",slo=%q,window=%q} `, name, slo, window)
+		}
+		for _, w := range []string{"6h", "1d", "3d", "full"} {
+			if got := metricValue(body, series("slo_window_events", w)); got != total {
+				t.Errorf("%s: %v events in the %s window, want %v", slo, got, w, total)
+			}
+			if got := metricValue(body, series("slo_sli_ratio", w)); got != (total-bad)/total {
+				t.Errorf("%s: SLI %v over %s, want %v", slo, got, w, (total-bad)/total)
+			}
+			if got := metricValue(body, series("slo_burn_rate", w)); got != (bad/total)/budgetRatio {
+				t.Errorf("%s: burn rate %v over %s, want %v", slo, got, w, (bad/total)/budgetRatio)
+			}
+		}
+		quiet := []string{"5m", "30m", "1h", "2h"}
+		if slo == "events" {
+			// A backfilled hour's events are recorded at its end: the
+			// hour holding minute 150 may end within the last 2h.
+			quiet = quiet[:3]
+		}
+		for _, w := range quiet {
+			if got := metricValue(body, series("slo_window_events", w)); got != 0 {
+				t.Errorf("%s: %v events in the %s window, want none", slo, got, w)
+			}
+			if got := metricValue(body, series("slo_sli_ratio", w)); got != -1 {
+				t.Errorf("%s: SLI %v over %s without requests, want no series", slo, got, w)
+			}
+		}
+		if got := metricValue(body, series("slo_error_budget_remaining_events", "")); got != budgetRatio*total-bad {
+			t.Errorf("%s: %v budget events left, want %v", slo, got, budgetRatio*total-bad)
+		}
+		if got := metricValue(body, series("slo_error_budget_consumed_ratio", "")); got != bad/(budgetRatio*total) {
+			t.Errorf("%s: budget consumed %v, want %v", slo, got, bad/(budgetRatio*total))
+		}
+	}
+	// Window mode counts nothing itself, and a failed window shows no data.
+	for _, series := range []string{`slo_events_total{result="good",service="shop",slo="windows"}`,
+		`slo_sli_ratio{service="shop",slo="typo"`} {
+		if v := metricValue(body, series); v != -1 {
+			t.Errorf("%s = %v, want no series", series, v)
+		}
+	}
+	if got := metricValue(body, `slo_window_events{service="shop",slo="typo",window="full"} `); got != 0 {
+		t.Errorf("typo: %v events, want none", got)
+	}
+	_, page := d.get("/service/shop")
+	if !strings.Contains(page, "every window queried whole") || !strings.Contains(page, "counted every evaluation interval") {
+		t.Errorf("the service page does not say how the SLIs are counted:\n%s", page)
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", grepPrefixes(body, "slo_", "prometheus_source_"))
+	}
+}
+
+// TestPrometheusSLIBackfill: Prometheus starts on a TSDB holding five
+// hours of request counters, loaded with promtool tsdb
+// create-blocks-from openmetrics; nothing is scraped live. A fresh daemon
+// backfills its 6h SLO window from them: 10 requests a minute, one of them
+// bad during one hour, make 3000 events of which 60 bad, an SLI of 0.98;
+// a restart resumes where the recorded events end.
+func TestPrometheusSLIBackfill(t *testing.T) {
+	// The history ends a minute or two ago: within Prometheus' lookback
+	// of 5 minutes, so its last sample is what the counters read now.
+	end := time.Now().Truncate(time.Minute).Add(-time.Minute)
+	prom := loadHistory(t, end, 300, func(k int) (int, int) {
+		return 10 * k, min(max(k-120, 0), 60) // one bad request a minute from minute 120 to 180
+	})
+	dir := t.TempDir()
 	configFile := filepath.Join(dir, "reliability.yml")
 	// Exact differences, as in TestPrometheusSLI; "or vector(0)": the
 	// counters start at 0, so before the first sample is 0 requests.
@@ -325,8 +450,8 @@ services:
 		t.Errorf("SLI over the window %v, want 0.98 (2940 of 3000)", sli)
 	}
 	// Budget: 1% of 3000 events is 30; 60 bad spent it twice.
-	if remaining := metricValue(body, `slo_error_budget_remaining_ratio{service="shop",slo="requests",window="6h"} `); remaining != -1 {
-		t.Errorf("error budget remaining %v, want -1", remaining)
+	if consumed := metricValue(body, `slo_error_budget_consumed_ratio{service="shop",slo="requests"} `); consumed != 60/(0.01*3000) {
+		t.Errorf("error budget consumed %v, want %v", consumed, 60/(0.01*3000))
 	}
 
 	// A restart resumes after the last recorded event: nothing is counted

@@ -178,6 +178,7 @@ func TestRulesCatalogue(t *testing.T) {
 		{"reliabilityd.rules.yml", "ReliabilitydConfigReloadFailed", "ticket", "10m"},
 		{"reliabilityd.rules.yml", "ReliabilitydStateFlushFailing", "ticket", "5m"},
 		{"reliabilityd.rules.yml", "ReliabilitydProbeRunsLateOrSkipped", "ticket", "15m"},
+		{"reliabilityd.rules.yml", "ReliabilitydPrometheusSourceFailing", "page", "10m"},
 	}
 	_, alerts, _ := loadRules(t)
 	byName := map[string]alertRule{}

@@ -260,7 +260,7 @@ func (d *daemon) reload() (err error) {
 	}
 	var sliQueriers []collector.ScheduledProbe
 	if err == nil {
-		sliQueriers, err = buildSLIQueriers(cfg, promSources, d.engine.LastEvent)
+		sliQueriers, err = buildSLIQueriers(cfg, promSources, d.engine.Coverage)
 	}
 	if err != nil {
 		for _, b := range probes {
@@ -363,10 +363,11 @@ const maxCalendarPeriod = 92 * 24 * time.Hour
 
 // buildSLIQueriers builds the queriers of the SLOs whose events come
 // from a Prometheus source, run every evaluation interval: the SLO's
-// SLIQueryProbe takes the probe's place in its ID. lastEvent tells a new
-// querier where its SLO's recorded events end, so it backfills from there.
+// SLIQueryProbe takes the probe's place in its ID. coverage tells a new
+// events-mode querier what its SLO's recorded events cover, so it
+// backfills what they miss.
 func buildSLIQueriers(cfg *config.Config, sources map[string]*collector.PrometheusSource,
-	lastEvent func(service, slo string) time.Time) ([]collector.ScheduledProbe, error) {
+	coverage func(service, slo string) collector.SLICoverage) ([]collector.ScheduledProbe, error) {
 	var queriers []collector.ScheduledProbe
 	var errs []error
 	interval := cfg.Global.EvaluationInterval.Duration()
@@ -383,19 +384,35 @@ func buildSLIQueriers(cfg *config.Config, sources map[string]*collector.Promethe
 				errs = append(errs, fmt.Errorf("%s: service %q, SLO %q: prometheus source %q is not configured", cfgName(cfg), svc.Name, s.Name, p.Source))
 				continue
 			}
+			// The window is hashed too: a longer one needs a new events
+			// querier to backfill what it adds, and a window-mode querier
+			// queries other ranges.
 			hash := fnv.New64a()
 			data, _ := json.Marshal(struct {
 				SLI      *config.SLIPrometheus
 				Source   *config.PrometheusSourceConfig
 				Interval time.Duration
-			}{p, sourceCfg, interval})
+				Window   config.Duration
+				Calendar string
+				TimeZone config.Location
+			}{p, sourceCfg, interval, s.Window, s.Calendar, s.TimeZone})
 			hash.Write(data)
+			// A window-mode run waits for several rounds of queries, each
+			// bounded by the source's timeout: the run gets the interval.
+			prober, timeout := collector.Prober(nil), interval
+			if p.Mode == config.SLIModeWindow {
+				prober = collector.NewPrometheusSLIWindowProber(source, *p,
+					collector.SLIWindowProberOptions{Windows: slo.QueryWindows(s), Clock: collector.RealClock()})
+			} else {
+				prober = collector.NewPrometheusSLIProber(source, *p, sliProberOptions(svc.Name, s, interval, coverage))
+				timeout = min(interval, sourceCfg.Timeout.Duration())
+			}
 			queriers = append(queriers, collector.ScheduledProbe{
 				ID:         collector.ProbeID{Service: svc.Name, Probe: collector.SLIQueryProbe(s.Name)},
 				Interval:   interval,
-				Timeout:    min(interval, sourceCfg.Timeout.Duration()),
+				Timeout:    timeout,
 				ConfigHash: hash.Sum64(),
-				Prober:     collector.NewPrometheusSLIProber(source, *p, sliProberOptions(svc.Name, s, interval, lastEvent)),
+				Prober:     prober,
 			})
 		}
 	}
@@ -403,14 +420,14 @@ func buildSLIQueriers(cfg *config.Config, sources map[string]*collector.Promethe
 }
 
 func sliProberOptions(service string, s *config.SLOConfig, interval time.Duration,
-	lastEvent func(service, slo string) time.Time) collector.SLIProberOptions {
+	coverage func(service, slo string) collector.SLICoverage) collector.SLIProberOptions {
 	opts := collector.SLIProberOptions{Interval: interval, Window: s.Window.Duration(), Clock: collector.RealClock()}
 	if s.Calendar != "" {
 		opts.Window = maxCalendarPeriod
 	}
-	if lastEvent != nil {
+	if coverage != nil {
 		name := s.Name
-		opts.Resume = func() time.Time { return lastEvent(service, name) }
+		opts.Resume = func() collector.SLICoverage { return coverage(service, name) }
 	}
 	return opts
 }

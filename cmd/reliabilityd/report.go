@@ -416,6 +416,12 @@ type sloDetail struct {
 	WindowEnd    time.Time
 	Windows      []windowView
 	Budget       slo.Budget
+	// QuerySource names the Prometheus source of a queried SLI; empty
+	// for probe SLIs. QueriedWindows tells its mode, FiguresAt when a
+	// window-mode SLI's figures were read.
+	QuerySource    string
+	QueriedWindows bool
+	FiguresAt      time.Time
 	// Exhaustion is the time left at the 1-hour burn rate, "" without one.
 	Exhaustion string
 }
@@ -423,14 +429,15 @@ type sloDetail struct {
 // windowView is one window of an SLO.
 type windowView struct {
 	Name   string
-	Counts slo.Counts
+	Counts slo.WindowEvents
 	SLI    *float64
 	Burn   *float64
 }
 
 func newSLODetail(s *slo.SLOStatus) sloDetail {
 	v := sloDetail{sloView: newSLOView(s), LatencyBelow: s.LatencyBelow, Probes: s.Definition.Probes, Calendar: s.Calendar,
-		WindowStart: s.WindowStart, WindowEnd: s.WindowStart.Add(s.WindowLength), Budget: s.Budget()}
+		WindowStart: s.WindowStart, WindowEnd: s.WindowStart.Add(s.WindowLength), Budget: s.Budget(),
+		QuerySource: s.QuerySource, QueriedWindows: s.QueriedWindows, FiguresAt: s.FiguresAt}
 	if s.Location != nil {
 		// A calendar period starts at midnight in the SLO's time zone.
 		v.Timezone = s.Location.String()
@@ -532,7 +539,7 @@ func (d *daemon) render(w http.ResponseWriter, pages *template.Template, code in
 type sloView struct {
 	Name, Kind, Period string
 	Objective          float64
-	Events             uint64
+	Events             float64
 	SLI, Remaining     *float64
 	Burn1h, Burn5m     *float64
 	// Met tells whether the SLI is at least the objective (false without

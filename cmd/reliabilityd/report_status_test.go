@@ -13,10 +13,10 @@ import (
 // sloStatus returns an availability SLO of objective 99 % over 1d whose
 // full window holds good and bad events, and whose burn-rate windows hold
 // the counts of windows (by window index).
-func sloStatus(good, bad uint64, windows map[int]slo.Counts) *slo.SLOStatus {
+func sloStatus(good, bad float64, windows map[int]slo.WindowEvents) *slo.SLOStatus {
 	s := &slo.SLOStatus{Definition: &slo.Definition{Service: "shop", Name: "availability", Objective: 0.99, ErrorBudget: 0.01,
 		Window: 24 * time.Hour}, WindowLength: 24 * time.Hour}
-	s.Windows[slo.WindowFull] = slo.Counts{Good: good, Bad: bad}
+	s.Windows[slo.WindowFull] = slo.WindowEvents{Good: good, Bad: bad}
 	for w, c := range windows {
 		s.Windows[w] = c
 	}
@@ -94,16 +94,16 @@ func TestAssess(t *testing.T) {
 		{name: "exactly a quarter of the budget left", figures: serviceFigures{SLOs: []*slo.SLOStatus{sloStatus(397, 3, nil)}}, want: statusOK},
 
 		// Burn rates: the alert rules' pairs, both windows above.
-		{name: "fast burn over 1h and 5m", figures: serviceFigures{SLOs: []*slo.SLOStatus{sloStatus(100000, 20, map[int]slo.Counts{
+		{name: "fast burn over 1h and 5m", figures: serviceFigures{SLOs: []*slo.SLOStatus{sloStatus(100000, 20, map[int]slo.WindowEvents{
 			slo.Window1h: {Good: 80, Bad: 20}, slo.Window5m: {Good: 5, Bad: 5},
 		})}}, want: statusAtRisk, findings: []finding{{statusAtRisk, "slo", "SLO availability: burning the error budget 20.0x as fast as allowed over 1h (50.0x over 5m)"}}},
-		{name: "fast burn over 1h only: the short window has recovered", figures: serviceFigures{SLOs: []*slo.SLOStatus{sloStatus(100000, 20, map[int]slo.Counts{
+		{name: "fast burn over 1h only: the short window has recovered", figures: serviceFigures{SLOs: []*slo.SLOStatus{sloStatus(100000, 20, map[int]slo.WindowEvents{
 			slo.Window1h: {Good: 80, Bad: 20}, slo.Window5m: {Good: 10},
 		})}}, want: statusOK},
-		{name: "slow burn over 3d and 6h", figures: serviceFigures{SLOs: []*slo.SLOStatus{sloStatus(100000, 200, map[int]slo.Counts{
+		{name: "slow burn over 3d and 6h", figures: serviceFigures{SLOs: []*slo.SLOStatus{sloStatus(100000, 200, map[int]slo.WindowEvents{
 			slo.Window3d: {Good: 980, Bad: 20}, slo.Window6h: {Good: 97, Bad: 3},
 		})}}, want: statusAtRisk, findings: []finding{{statusAtRisk, "slo", "SLO availability: burning the error budget 2.0x as fast as allowed over 3d (3.0x over 6h)"}}},
-		{name: "burn rate exactly at the threshold is not above it", figures: serviceFigures{SLOs: []*slo.SLOStatus{sloStatus(100000, 200, map[int]slo.Counts{
+		{name: "burn rate exactly at the threshold is not above it", figures: serviceFigures{SLOs: []*slo.SLOStatus{sloStatus(100000, 200, map[int]slo.WindowEvents{
 			slo.Window3d: {Good: 990, Bad: 10}, slo.Window6h: {Good: 99, Bad: 1},
 		})}}, want: statusOK},
 

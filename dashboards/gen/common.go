@@ -110,7 +110,7 @@ func dashboardsInOrder() []dashboardInfo {
 		{uidService, "Service detail", "SLIs, error budget, probes and outages of the selected services"},
 		{uidCapacity, "Capacity planning", "Usage, headroom, trend, forecast and growth plan"},
 		{uidRecovery, "Recovery and continuity", "Outages vs RTO, backups vs RPO, MTTR/MTBF, drills"},
-		{uidDaemon, "reliabilityd", "The daemon itself: scheduler, reloads, state, scrape cost"},
+		{uidDaemon, "reliabilityd", "The daemon itself: scheduler, reloads, state, Prometheus sources, scrape cost"},
 	}
 }
 

@@ -12,9 +12,14 @@ func (s *set) daemon() *dashboard {
 	rate := func(agg, labels, metric string, matchers ...string) string {
 		return agg + ` by (instance` + labels + `) (rate(` + d(metric, matchers...) + `[$__rate_interval]))`
 	}
-	quantiles := func(metric, labels, legend string) []query {
+	// quantiles draws the quantiles phis (by default the median and the
+	// 99th percentile) of a histogram.
+	quantiles := func(metric, labels, legend string, phis ...string) []query {
+		if len(phis) == 0 {
+			phis = []string{"0.50", "0.99"}
+		}
 		var out []query
-		for _, phi := range []string{"0.50", "0.99"} {
+		for _, phi := range phis {
 			out = append(out, q(`histogram_quantile(`+phi+`, sum by (instance`+labels+`, le) (rate(`+d(metric+"_bucket")+`[$__rate_interval])))`,
 				legend+" p"+phi[2:]))
 		}
@@ -77,6 +82,25 @@ func (s *set) daemon() *dashboard {
 		q(`max by (instance) (`+d("reliabilityd_state_corrupt_files_total")+`)`, "{{instance}} corrupt state files"),
 		q(`max by (instance) (`+d("reliabilityd_slo_future_events_total")+`)`, "{{instance}} future results")), thresholds("green", 1, "red")))
 
+	// Every query of a source counts in its counters, whichever resource,
+	// backup or SLI sent it. A source's failure series exist from the start
+	// at 0 for every reason: the bars leave out the reasons that did not
+	// occur, which would otherwise fill the legend.
+	b.row("Prometheus sources")
+	b.add(12, 8, timeseries("Source queries",
+		"Queries per second sent to each Prometheus source (prometheus_source_queries_total), by the capacity resources, backup checks and SLIs that read it.", "ops",
+		q(rate("sum", ", source", "prometheus_source_queries_total"), "{{instance}} {{source}}")))
+	b.add(12, 8, bars("Source query failures by reason",
+		"Failed queries of each Prometheus source in each bar's interval, by reason (prometheus_source_query_failures_total): timeout, dns, connect, tls, secret and most status errors are the source or the way to it; empty, multiple, nan, body_too_large, protocol and API errors are a query that is wrong. The landing page's Prometheus sources table shows the last error and the query it sent.", "short",
+		q(`sum by (instance, source, reason) (`+risePerInterval(d("prometheus_source_query_failures_total"), true)+`) > 0`, "{{instance}} {{source}}: {{reason}}")))
+	b.add(12, 8, withThresholds(withMinMax(timeseries("Source failure ratio",
+		"Share of each Prometheus source's queries that failed (prometheus_source_query_failures_total over prometheus_source_queries_total). The shipped alert ReliabilitydPrometheusSourceFailing pages when more than half (the red line) fail over 10 minutes, for 10 minutes.", "percentunit",
+		q(rate("sum", ", source", "prometheus_source_query_failures_total")+` / `+rate("sum", ", source", "prometheus_source_queries_total"), "{{instance}} {{source}}")),
+		0, 1), thresholds("green", 0.5, "red")))
+	b.add(12, 8, timeseries("Source query duration",
+		"90th percentile of the time a query of each Prometheus source took, failed ones included (prometheus_source_query_duration_seconds); the source's timeout cuts it.", "s",
+		quantiles("prometheus_source_query_duration_seconds", ", source", "{{instance}} {{source}}", "0.90")...))
+
 	b.row("Scrape cost")
 	b.add(8, 7, timeseries("Scrape duration", "How long Prometheus took to scrape the daemon (scrape_duration_seconds, recorded by Prometheus).", "s",
 		q(`max by (instance) (`+d("scrape_duration_seconds")+`)`, "{{instance}}")))
@@ -96,7 +120,7 @@ func (s *set) daemon() *dashboard {
 	job := labelValues("Job", "job", "reliabilityd_build_info", true)
 	instance := labelValues("Instance", "instance", sel("reliabilityd_build_info", byJob), true)
 	return newDashboard(uidDaemon,
-		"reliabilityd itself: whether it is scraped and runs the configuration intended, whether its schedulers keep time, whether it evaluates and saves its state, and what a scrape costs.",
+		"reliabilityd itself: whether it is scraped and runs the configuration intended, whether its schedulers keep time, whether it evaluates and saves its state, whether its Prometheus sources answer, and what a scrape costs.",
 		"now-6h", b,
 		job, instance, serviceVariable(byJob, byInstance))
 }
