@@ -122,7 +122,7 @@ func (p *prometheusSLIProber) Probe(ctx context.Context) (result Result) {
 			ev, emptyErr, err = EventCounts{From: p.last, At: end.Add(-time.Millisecond)}, err, nil
 		}
 		if err != nil {
-			return p.failed(result, ctx, err)
+			return p.failed(ctx, result, err)
 		}
 		result.Events = append(result.Events, ev)
 		p.last = end
@@ -136,13 +136,13 @@ func (p *prometheusSLIProber) Probe(ctx context.Context) (result Result) {
 		start := p.chunkStart(p.older.From, p.older.To)
 		ev, err := p.countRange(ctx, start, p.older.To, false)
 		if err != nil {
-			return p.failed(result, ctx, err)
+			return p.failed(ctx, result, err)
 		}
 		result.Events = append(result.Events, ev)
 		p.older.To = start
 	}
 	if emptyErr != nil {
-		return p.failed(result, ctx, emptyErr)
+		return p.failed(ctx, result, emptyErr)
 	}
 	result.Success = true
 	return result
@@ -188,7 +188,7 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-func (p *prometheusSLIProber) failed(result Result, ctx context.Context, err error) Result {
+func (p *prometheusSLIProber) failed(ctx context.Context, result Result, err error) Result {
 	result.Reason, result.Err = sourceFailure(ctx, err), err
 	return result
 }

@@ -68,16 +68,14 @@ type Definition struct {
 	// LatencyBelow makes a latency SLI: good runs succeeded faster than it.
 	LatencyBelow time.Duration
 	Probes       []string
-	// Queried marks an SLI counted from a Prometheus source: its one
-	// probe is collector.SLIQueryProbe(Name), whose results carry Events,
-	// and a result without them (a failed query) records nothing.
-	Queried bool
-	// QueriedWindows marks a queried SLI in window mode: the source counts
-	// each window whole at every evaluation (results carry Windows), and
-	// the engine keeps only the latest figures.
+	// QuerySource names the Prometheus source of a queried SLI, whose one
+	// probe is collector.SLIQueryProbe(Name): its results carry Events
+	// (QueriedWindows false) or Windows (window mode: the source counts
+	// each window whole, the engine keeps only the latest figures), and a
+	// result without them (a failed query) records nothing. Empty for
+	// probe SLIs.
+	QuerySource    string
 	QueriedWindows bool
-	// QuerySource names the Prometheus source of a queried SLI.
-	QuerySource string
 	// RenamedFrom is the SLO's former name, whose events it takes over.
 	RenamedFrom string
 	Schedule    *Schedule
@@ -205,7 +203,6 @@ func NewPlan(cfg *config.Config) *Plan {
 				Location:       s.TimeZone.Get(),
 				LatencyBelow:   s.SLI.LatencyBelow.Duration(),
 				Probes:         probes,
-				Queried:        s.SLI.Prometheus != nil,
 				QueriedWindows: s.SLI.Prometheus != nil && s.SLI.Prometheus.Mode == config.SLIModeWindow,
 				QuerySource:    querySource(s.SLI.Prometheus),
 				RenamedFrom:    s.RenamedFrom,

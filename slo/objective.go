@@ -157,7 +157,7 @@ func (o *objective) record(result *collector.Result, exclusion Exclusion, now ti
 	}
 	var c Counts
 	switch {
-	case o.def.Queried:
+	case o.def.QuerySource != "":
 		return // queried events come through recordEvents or recordWindows; a result without them records nothing
 	case exclusion != Included:
 		c.Excluded = 1
